@@ -1,0 +1,155 @@
+"""What every engine adapter provides, and the types they exchange with the pipeline and the search API."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..documents import Document
+from ..errors import ConfigurationError
+
+# Lowercase so one name is valid on every engine (Elasticsearch refuses uppercase index names).
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+VERSION_SEPARATOR = "__v"
+
+
+def validate_index_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or VERSION_SEPARATOR in name:
+        raise ConfigurationError(
+            f"invalid index name {name!r}: use 1-100 characters of a-z, 0-9, '_' and '-', starting with a "
+            f"letter or digit, without '{VERSION_SEPARATOR}' (kept for versioned physical indexes)"
+        )
+    return name
+
+
+def new_physical_name(name: str) -> str:
+    return f"{name}{VERSION_SEPARATOR}{time.strftime('%Y%m%d%H%M%S')}{int(time.time() * 1000) % 1000:03d}"
+
+
+@dataclass(frozen=True)
+class IndexedDoc:
+    document: Document
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    doc_id: str
+    ok: bool
+    status: int = 200
+    error: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (429, 503)
+
+
+@dataclass(frozen=True)
+class RawHit:
+    id: str
+    score: float
+    title: str = ""
+    text: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_RANGE_OPS = ("gt", "gte", "lt", "lte")
+
+
+@dataclass(frozen=True)
+class FilterClause:
+    """A term, any-of or range condition on one metadata field, validated once for every engine."""
+
+    field: str
+    kind: str  # "term" | "terms" | "range"
+    value: Any
+
+
+def normalize_filters(filters: Mapping[str, Any] | None) -> tuple[FilterClause, ...]:
+    if not filters:
+        return ()
+    if not isinstance(filters, Mapping):
+        raise ConfigurationError("filters must be a mapping of metadata field to value, list or range")
+    clauses = []
+    for name, value in filters.items():
+        if not isinstance(name, str) or not _FIELD.match(name):
+            raise ConfigurationError(
+                f"invalid filter field {name!r}: metadata field names are letters, digits and '_'"
+            )
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(_RANGE_OPS)
+            if unknown or not value:
+                raise ConfigurationError(f"range filter on {name!r} takes only {', '.join(_RANGE_OPS)}")
+            for bound in value.values():
+                if isinstance(bound, bool) or not isinstance(bound, (int, float, str)):
+                    raise ConfigurationError(f"range bound on {name!r} must be a number or a string")
+            clauses.append(FilterClause(name, "range", dict(value)))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            values = list(value)
+            if not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
+                raise ConfigurationError(f"filter on {name!r} needs a non-empty list of plain values")
+            clauses.append(FilterClause(name, "terms", values))
+        elif isinstance(value, (str, int, float, bool)):
+            clauses.append(FilterClause(name, "term", value))
+        else:
+            raise ConfigurationError(f"filter on {name!r} has an unsupported value {value!r}")
+    return tuple(clauses)
+
+
+def matches(metadata: Mapping[str, Any], clause: FilterClause) -> bool:
+    """Filter semantics in plain Python: the embedded engine's, and the reference for the others."""
+    value = metadata.get(clause.field)
+    values = value if isinstance(value, list) else [value]
+    if clause.kind == "term":
+        return clause.value in values
+    if clause.kind == "terms":
+        return any(v in values for v in clause.value)
+    bounds = list(clause.value.values())
+    numeric = all(_is_number(b) for b in bounds)
+    for v in values:
+        if not (_is_number(v) if numeric else isinstance(v, str) and all(isinstance(b, str) for b in bounds)):
+            continue
+        checks = {"gt": lambda b: v > b, "gte": lambda b: v >= b, "lt": lambda b: v < b, "lte": lambda b: v <= b}
+        if all(checks[op](bound) for op, bound in clause.value.items()):
+            return True
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """One engine. Names the caller uses are logical (`films`); physical indexes are versioned
+    (`films__v20261125...`) and a logical name points at one of them (alias, core swap, pointer file)."""
+
+    engine: str
+
+    def describe(self) -> dict: ...
+    def capabilities(self) -> frozenset[str]: ...
+
+    def resolve(self, name: str) -> str | None: ...
+    def create_physical(self, physical: str, *, fingerprint: dict) -> None: ...
+    def publish(self, name: str, physical: str) -> str | None: ...
+    def drop(self, physical: str) -> None: ...
+    def get_fingerprint(self, physical: str) -> dict | None: ...
+
+    def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]: ...
+    def refresh(self, physical: str) -> None: ...
+    def count(self, physical: str) -> int: ...
+    def ids(self, physical: str) -> set[str]: ...
+    def size_bytes(self, physical: str) -> int: ...
+    def get(self, physical: str, doc_id: str) -> RawHit | None: ...
+
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]: ...
+    def knn(
+        self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None
+    ) -> list[RawHit]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,284 @@
+"""The embedded engine: in-process, no server, persisted to a directory.
+
+BM25 comes from `bm25s` (Lucene's BM25 variant, k1=1.2, b=0.75 like Elasticsearch, OpenSearch and
+Solr) over the same `content` field as the servers; kNN is exact (a matrix product over every
+vector), which makes this engine the ground truth for the servers' approximate (HNSW) recall.
+Documents live in one SQLite file per physical index; logical names point at physical indexes
+through `aliases.json`, replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..analysis import tokenize
+from ..documents import Document, metadata_json
+from ..errors import ConfigurationError, IndexNotFound
+from .base import FilterClause, IndexedDoc, RawHit, WriteResult, matches
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def default_home() -> Path:
+    base = os.environ.get("NEURAL_SEARCH_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "neural-search"
+    )
+    return Path(base) / "embedded"
+
+
+class _Snapshot:
+    """Read-only search structures for one generation of a physical index."""
+
+    def __init__(self, rows: list[tuple[str, str, str, str, bytes]], dimension: int):
+        import bm25s
+
+        self.ids = [r[0] for r in rows]
+        self.titles = [r[1] for r in rows]
+        self.texts = [r[2] for r in rows]
+        self.metadata = [json.loads(r[3]) for r in rows]
+        self.matrix = (
+            np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
+            if rows
+            else np.zeros((0, dimension), dtype=np.float32)
+        )
+        norms = np.linalg.norm(self.matrix, axis=1)
+        norms[norms == 0] = 1.0
+        self.unit = self.matrix / norms[:, None]
+        self.bm25 = None
+        if rows:
+            self.bm25 = bm25s.BM25(method="lucene", k1=BM25_K1, b=BM25_B)
+            corpus = [tokenize(f"{t}\n{x}".strip()) for t, x in zip(self.titles, self.texts)]
+            self.bm25.index(_as_bm25s_tokens(corpus), show_progress=False)
+
+    def mask(self, filters: tuple[FilterClause, ...]) -> np.ndarray | None:
+        if not filters:
+            return None
+        return np.array([all(matches(m, c) for c in filters) for m in self.metadata], dtype=bool)
+
+    def hit(self, row: int, score: float) -> RawHit:
+        return RawHit(self.ids[row], float(score), self.titles[row], self.texts[row], self.metadata[row])
+
+
+def _as_bm25s_tokens(corpus: list[list[str]]):
+    import bm25s
+
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(token, len(vocab)) for token in doc] for doc in corpus]
+    return bm25s.tokenization.Tokenized(ids=ids, vocab=vocab)
+
+
+def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float | None = None) -> list[int]:
+    """Indices of the k best scores; ties broken by insertion order so results are stable."""
+    candidates = np.arange(scores.shape[0])
+    if mask is not None:
+        candidates = candidates[mask]
+    if threshold is not None:
+        candidates = candidates[scores[candidates] > threshold]
+    if candidates.size == 0:
+        return []
+    order = np.lexsort((candidates, -scores[candidates]))
+    return [int(i) for i in candidates[order[:k]]]
+
+
+class EmbeddedStore:
+    engine = "embedded"
+
+    def __init__(self, *, path: str | os.PathLike | None = None):
+        self.root = Path(path) if path else default_home()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, tuple[int, _Snapshot]] = {}
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore(path={str(self.root)!r})"
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.root}"
+
+    # -- layout ---------------------------------------------------------------------------
+    def _dir(self, physical: str) -> Path:
+        return self.root / physical
+
+    def _aliases(self) -> dict[str, str]:
+        try:
+            return json.loads((self.root / "aliases.json").read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _write_aliases(self, aliases: dict[str, str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f"aliases.json.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(json.dumps(aliases, indent=1, sort_keys=True))
+        os.replace(tmp, self.root / "aliases.json")
+
+    def _meta(self, physical: str) -> dict:
+        try:
+            return json.loads((self._dir(physical) / "meta.json").read_text())
+        except FileNotFoundError:
+            raise IndexNotFound(self.engine, physical) from None
+
+    def _db(self, physical: str) -> sqlite3.Connection:
+        connections = getattr(self._local, "connections", None)
+        if connections is None:
+            connections = self._local.connections = {}
+        connection = connections.get(physical)
+        if connection is None:
+            if not (self._dir(physical) / "meta.json").exists():
+                raise IndexNotFound(self.engine, physical)
+            connection = sqlite3.connect(self._dir(physical) / "docs.sqlite", timeout=60)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connections[physical] = connection
+        return connection
+
+    # -- protocol -------------------------------------------------------------------------
+    def describe(self) -> dict:
+        import bm25s
+
+        return {"engine": self.engine, "url": self.url, "version": f"bm25s {bm25s.__version__} + numpy {np.__version__}"}
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"exact_knn"})
+
+    def resolve(self, name: str) -> str | None:
+        physical = self._aliases().get(name)
+        if physical and (self._dir(physical) / "meta.json").exists():
+            return physical
+        if (self._dir(name) / "meta.json").exists():
+            return name
+        return None
+
+    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+        directory = self._dir(physical)
+        if directory.exists():
+            raise ConfigurationError(f"embedded index {physical!r} already exists at {directory}")
+        directory.mkdir(parents=True)
+        connection = sqlite3.connect(directory / "docs.sqlite")
+        with connection:
+            connection.execute(
+                "CREATE TABLE docs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, title TEXT,"
+                " text TEXT, metadata TEXT, vector BLOB NOT NULL)"
+            )
+        connection.close()
+        meta = {"fingerprint": fingerprint, "dimension": fingerprint["dimension"], "similarity": fingerprint["similarity"]}
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    def publish(self, name: str, physical: str) -> str | None:
+        with self._lock:
+            aliases = self._aliases()
+            previous = aliases.get(name)
+            aliases[name] = physical
+            self._write_aliases(aliases)
+        return previous if previous != physical else None
+
+    def drop(self, physical: str) -> None:
+        connections = getattr(self._local, "connections", {}) or {}
+        connection = connections.pop(physical, None)
+        if connection is not None:
+            connection.close()
+        self._snapshots.pop(physical, None)
+        shutil.rmtree(self._dir(physical), ignore_errors=True)
+        aliases = self._aliases()
+        stale = [a for a, p in aliases.items() if p == physical]
+        if stale:
+            for alias in stale:
+                del aliases[alias]
+            self._write_aliases(aliases)
+
+    def get_fingerprint(self, physical: str) -> dict | None:
+        return self._meta(physical).get("fingerprint")
+
+    def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]:
+        dimension = self._meta(physical)["dimension"]
+        results, rows = [], []
+        for item in docs:
+            vector = np.asarray(item.vector, dtype=np.float32)
+            if vector.shape != (dimension,) or not np.all(np.isfinite(vector)):
+                results.append(
+                    WriteResult(item.document.id, False, 400, f"vector has shape {vector.shape}, the index needs ({dimension},) finite values")
+                )
+                continue
+            d = item.document
+            rows.append((d.id, d.title, d.text, metadata_json(d.metadata), vector.tobytes()))
+            results.append(WriteResult(d.id, True, 200))
+        connection = self._db(physical)
+        with connection:
+            # Delete-then-insert moves an updated document to the end, as a Lucene update does.
+            for row in rows:
+                connection.execute("DELETE FROM docs WHERE id = ?", (row[0],))
+                connection.execute("INSERT INTO docs (id, title, text, metadata, vector) VALUES (?, ?, ?, ?, ?)", row)
+        return results
+
+    def refresh(self, physical: str) -> None:
+        self._snapshot(physical)
+
+    def _generation(self, physical: str) -> int:
+        row = self._db(physical).execute("SELECT COALESCE(MAX(seq), 0) + COUNT(*) * 1000003 FROM docs").fetchone()
+        return int(row[0])
+
+    def _snapshot(self, physical: str) -> _Snapshot:
+        generation = self._generation(physical)
+        cached = self._snapshots.get(physical)
+        if cached and cached[0] == generation:
+            return cached[1]
+        with self._lock:
+            cached = self._snapshots.get(physical)
+            if cached and cached[0] == generation:
+                return cached[1]
+            rows = self._db(physical).execute("SELECT id, title, text, metadata, vector FROM docs ORDER BY seq").fetchall()
+            snapshot = _Snapshot(rows, self._meta(physical)["dimension"])
+            self._snapshots[physical] = (generation, snapshot)
+            return snapshot
+
+    def count(self, physical: str) -> int:
+        return int(self._db(physical).execute("SELECT COUNT(*) FROM docs").fetchone()[0])
+
+    def ids(self, physical: str) -> set[str]:
+        return {r[0] for r in self._db(physical).execute("SELECT id FROM docs")}
+
+    def size_bytes(self, physical: str) -> int:
+        return sum(p.stat().st_size for p in self._dir(physical).rglob("*") if p.is_file())
+
+    def get(self, physical: str, doc_id: str) -> RawHit | None:
+        row = self._db(physical).execute("SELECT id, title, text, metadata FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return RawHit(row[0], 0.0, row[1], row[2], json.loads(row[3])) if row else None
+
+    def vectors(self, physical: str) -> tuple[list[str], np.ndarray]:
+        snapshot = self._snapshot(physical)
+        return snapshot.ids, snapshot.matrix
+
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
+        snapshot = self._snapshot(physical)
+        tokens = tokenize(text)
+        if snapshot.bm25 is None or not tokens:
+            return []
+        known = [t for t in tokens if t in snapshot.bm25.vocab_dict]
+        if not known:
+            return []
+        scores = np.asarray(snapshot.bm25.get_scores(known), dtype=np.float64)
+        # Lucene returns only documents that contain at least one query term (score > 0).
+        return [snapshot.hit(i, scores[i]) for i in _top(scores, snapshot.mask(filters), k, threshold=0.0)]
+
+    def knn(self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None) -> list[RawHit]:
+        snapshot = self._snapshot(physical)
+        if snapshot.matrix.shape[0] == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / (np.linalg.norm(query) or 1.0)
+        # Lucene's cosine score (1 + cos) / 2, so scores compare across engines.
+        scores = (1.0 + snapshot.unit @ query) / 2.0
+        return [snapshot.hit(i, scores[i]) for i in _top(scores.astype(np.float64), snapshot.mask(filters), k)]
+
+    def close(self) -> None:
+        for connection in (getattr(self._local, "connections", None) or {}).values():
+            connection.close()
+        self._local.connections = {}

@@ -1,0 +1,236 @@
+"""What Elasticsearch and OpenSearch share: index definitions with `_meta`, aliases, the bulk API
+with per-item results, and the query DSL. The two engine modules fill in the differences
+(client library, vector field, kNN query shape, native hybrid)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from importlib import resources
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..config import EngineConfig
+from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from .base import FilterClause, IndexedDoc, RawHit, WriteResult
+
+SOURCE_EXCLUDES = ["vector", "content"]
+TRANSIENT_STATUSES = (429, 502, 503, 504)
+
+
+def load_mapping(engine: str, *, dimension: int, similarity: str, meta: dict) -> dict:
+    template = resources.files("neural_search").joinpath("mappings", f"{engine}.json").read_text()
+    body = json.loads(template)
+    vector = body["mappings"]["properties"]["vector"]
+    if "dims" in vector:
+        vector["dims"] = dimension
+        vector["similarity"] = similarity
+    else:
+        vector["dimension"] = dimension
+        vector["method"]["space_type"] = similarity
+    body["mappings"]["_meta"]["neural_search"] = meta
+    return body
+
+
+def filter_clauses(filters: Sequence[FilterClause]) -> list[dict]:
+    out = []
+    for clause in filters:
+        name = f"metadata.{clause.field}"
+        if clause.kind == "term":
+            out.append({"term": {name: clause.value}})
+        elif clause.kind == "terms":
+            out.append({"terms": {name: list(clause.value)}})
+        else:
+            out.append({"range": {name: dict(clause.value)}})
+    return out
+
+
+def bm25_query(text: str, filters: Sequence[FilterClause]) -> dict:
+    # `match` analyses the text and never parses it as query syntax, whatever it contains.
+    return {"bool": {"must": [{"match": {"content": {"query": text}}}], "filter": filter_clauses(filters)}}
+
+
+class SearchClusterStore:
+    """Base for the Elasticsearch and OpenSearch adapters; one client, created on first use, shared by threads."""
+
+    engine = "search-cluster"
+    mapping_similarity = {"cosine": "cosine"}
+
+    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
+        if config is None:
+            config = EngineConfig.from_env(self.engine, url=url, **connection)
+        elif url or connection:
+            raise ConfigurationError("pass either config= or url=/credentials, not both")
+        if config.engine != self.engine:
+            raise ConfigurationError(f"{type(self).__name__} needs an {self.engine} config, got {config.engine}")
+        self.config = config
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.config.url!r})"
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _make_client(self): ...
+    def _classify(self, exc: Exception) -> Exception | None: ...
+    def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict: ...
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # the client's exception types differ; _classify maps them
+            mapped = self._classify(exc)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+
+    def _unavailable(self, exc: Exception) -> EngineUnavailable:
+        return EngineUnavailable(self.engine, self.config.url, type(exc).__name__)
+
+    # -- index management ---------------------------------------------------------------------
+    def describe(self) -> dict:
+        info = self._call(self.client.info)
+        return {"engine": self.engine, "url": self.config.url, "version": info["version"]["number"]}
+
+    def resolve(self, name: str) -> str | None:
+        try:
+            aliases = self._call(self.client.indices.get_alias, name=name)
+            physical = sorted(aliases.keys())
+            if len(physical) > 1:
+                raise ConfigurationError(f"alias {name!r} points at several indexes {physical}; fix it by hand first")
+            if physical:
+                return physical[0]
+        except IndexNotFound:
+            pass
+        try:
+            self._call(self.client.indices.get, index=name)
+            return name
+        except IndexNotFound:
+            return None
+
+    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+        body = load_mapping(
+            self.engine,
+            dimension=fingerprint["dimension"],
+            similarity=self.mapping_similarity[fingerprint["similarity"]],
+            meta={"fingerprint": fingerprint, "schema": 1},
+        )
+        self._call(self.client.indices.create, index=physical, body=body)
+        self._wait_for_index(physical)
+
+    def _wait_for_index(self, physical: str) -> None:
+        self._call(self.client.cluster.health, index=physical, wait_for_status="yellow", timeout="30s")
+
+    def publish(self, name: str, physical: str) -> str | None:
+        current = self.resolve(name)
+        if current == name:
+            raise ConfigurationError(
+                f"{self.engine} has a concrete index named {name!r}, so the name cannot become an alias; "
+                f"reindex it under another name or delete it"
+            )
+        actions: list[dict] = []
+        if current and current != physical:
+            actions.append({"remove": {"index": current, "alias": name}})
+        actions.append({"add": {"index": physical, "alias": name}})
+        self._call(self.client.indices.update_aliases, body={"actions": actions})
+        return current if current != physical else None
+
+    def drop(self, physical: str) -> None:
+        try:
+            self._call(self.client.indices.delete, index=physical)
+        except IndexNotFound:
+            pass
+
+    def get_fingerprint(self, physical: str) -> dict | None:
+        mapping = self._call(self.client.indices.get_mapping, index=physical)
+        for body in mapping.values():
+            return ((body.get("mappings") or {}).get("_meta") or {}).get("neural_search", {}).get("fingerprint")
+        return None
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]:
+        operations: list[dict[str, Any]] = []
+        for item in docs:
+            d = item.document
+            operations.append({"index": {"_index": physical, "_id": d.id}})
+            operations.append(
+                {"id": d.id, "title": d.title, "text": d.text, "metadata": dict(d.metadata), "vector": np.asarray(item.vector, dtype=float).tolist()}
+            )
+        response = self._call(self.client.bulk, body=operations)
+        results = []
+        for item, outcome in zip(docs, response["items"]):
+            info = next(iter(outcome.values()))
+            status = int(info.get("status", 500))
+            if 200 <= status < 300:
+                results.append(WriteResult(item.document.id, True, status))
+            else:
+                error = info.get("error") or {}
+                reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+                cause = error.get("caused_by") or {}
+                if cause:
+                    reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+                results.append(WriteResult(item.document.id, False, status, reason))
+        return results
+
+    def refresh(self, physical: str) -> None:
+        self._call(self.client.indices.refresh, index=physical)
+
+    def count(self, physical: str) -> int:
+        return int(self._call(self.client.count, index=physical)["count"])
+
+    def ids(self, physical: str) -> set[str]:
+        found: set[str] = set()
+        search_after = None
+        while True:
+            body: dict[str, Any] = {"size": 5000, "sort": [{"id": "asc"}], "_source": False, "query": {"match_all": {}}}
+            if search_after:
+                body["search_after"] = search_after
+            hits = self._call(self.client.search, index=physical, body=body)["hits"]["hits"]
+            if not hits:
+                return found
+            found.update(h["_id"] for h in hits)
+            search_after = hits[-1]["sort"]
+
+    def size_bytes(self, physical: str) -> int:
+        stats = self._call(self.client.indices.stats, index=physical, metric="store")
+        return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+
+    def get(self, physical: str, doc_id: str) -> RawHit | None:
+        hits = self._search(physical, {"size": 1, "query": {"ids": {"values": [doc_id]}}})
+        return hits[0] if hits else None
+
+    # -- searching ----------------------------------------------------------------------------
+    @staticmethod
+    def _hit(raw: dict) -> RawHit:
+        source = raw.get("_source") or {}
+        return RawHit(raw["_id"], float(raw.get("_score") or 0.0), source.get("title", ""), source.get("text", ""), source.get("metadata") or {})
+
+    def _search(self, index: str, body: dict, **params) -> list[RawHit]:
+        body = {"_source": {"excludes": SOURCE_EXCLUDES}, **body}
+        response = self._call(self.client.search, index=index, body=body, **params)
+        return [self._hit(h) for h in response["hits"]["hits"]]
+
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
+        return self._search(physical, {"size": k, "query": bm25_query(text, filters)})
+
+    def knn(self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None) -> list[RawHit]:
+        candidates = max(k, num_candidates or 0, 100)
+        return self._search(physical, self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,374 @@
+"""Solr adapter (pysolr against a standalone Solr 9.10 with the project's `neural_search` configset).
+
+Standalone Solr has no aliases, so a logical name is a core and a rebuild is a core SWAP: the new
+version is built in its own core, then swapped with the live one (names trade places, the data
+stays put), and the core now holding the old data is unloaded. The model fingerprint is a core
+property, served back by the configset's `/neural-search/meta` handler.
+
+User text only ever reaches Solr as the value of a dereferenced parameter (`v=$qq`), with every
+query-syntax character escaped and field queries switched off (`uf=-*`), so it can never open
+local params, name other fields or call functions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..config import EngineConfig
+from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from .base import FilterClause, IndexedDoc, RawHit, WriteResult
+
+CONFIGSET = "neural_search"
+SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
+_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/&|])')
+_OPERATORS = re.compile(r"\b(AND|OR|NOT|TO)\b")
+_FIELD_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
+def escape_query_text(text: str) -> str:
+    """Every Lucene/edismax syntax character backslash-escaped; operator words lowercased (the
+    analyzer lowercases anyway, so matching is unchanged)."""
+    return _OPERATORS.sub(lambda m: m.group(1).lower(), _SPECIAL.sub(r"\\\1", text))
+
+
+def metadata_field(key: str, value: Any) -> str | None:
+    """The dynamic field a metadata value is indexed under, or None if it is kept in metadata_json only."""
+    name = "meta_" + _FIELD_CHARS.sub("_", key)
+    if isinstance(value, bool):
+        return f"{name}_b"
+    if isinstance(value, int):
+        return f"{name}_l"
+    if isinstance(value, float):
+        return f"{name}_d"
+    if isinstance(value, str):
+        return f"{name}_s"
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value):
+            return f"{name}_ss"
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"{name}_ls"
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return f"{name}_ds"
+    return None
+
+
+def _filter_fields(field: str, sample: Any) -> list[str]:
+    base = "meta_" + field
+    if isinstance(sample, bool):
+        return [f"{base}_b"]
+    if isinstance(sample, (int, float)):
+        return [f"{base}_l", f"{base}_ls", f"{base}_d", f"{base}_ds"]
+    return [f"{base}_s", f"{base}_ss"]
+
+
+def _range_bound(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filter_params(filters: Sequence[FilterClause]) -> tuple[list[str], dict[str, str]]:
+    """fq clauses plus the parameters they dereference; values only ever travel as parameters."""
+    fqs, params = [], {}
+    for n, clause in enumerate(filters):
+        if clause.kind == "range":
+            sample = next(iter(clause.value.values()))
+            low = clause.value.get("gte", clause.value.get("gt"))
+            high = clause.value.get("lte", clause.value.get("lt"))
+            opening = "{" if "gt" in clause.value else "["
+            closing = "}" if "lt" in clause.value else "]"
+            span = f"{opening}{'*' if low is None else _range_bound(low)} TO {'*' if high is None else _range_bound(high)}{closing}"
+            fqs.append(" OR ".join(f"{f}:{span}" for f in _filter_fields(clause.field, sample)))
+            continue
+        values = clause.value if clause.kind == "terms" else [clause.value]
+        shoulds = []
+        for m, value in enumerate(values):
+            key = f"fv{n}_{m}"
+            params[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            for f in _filter_fields(clause.field, value):
+                shoulds.append(f"{{!term f={f} v=${key}}}")
+        fqs.append(" OR ".join(shoulds))
+    return fqs, params
+
+
+def fingerprint_property(fingerprint: dict) -> str:
+    # Solr expands ${...} and $$ inside core properties; \u0024 keeps '$' out while staying valid JSON.
+    return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), ensure_ascii=True).replace("$", "\\u0024")
+
+
+class SolrStore:
+    engine = "solr"
+
+    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
+        if config is None:
+            config = EngineConfig.from_env(self.engine, url=url, **connection)
+        elif url or connection:
+            raise ConfigurationError("pass either config= or url=/credentials, not both")
+        self.config = config
+        self._session = None
+        self._cores: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SolrStore(url={self.config.url!r})"
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    @property
+    def session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import requests
+                    from requests.adapters import HTTPAdapter
+
+                    session = requests.Session()
+                    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+                    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+                    if self.config.username is not None:
+                        session.auth = (self.config.username, self.config.password)
+                    session.verify = self.config.ca_certs or self.config.verify_certs
+                    self._session = session
+        return self._session
+
+    def core(self, name: str):
+        """A pysolr client for one core (sharing this store's session and its connection pool)."""
+        client = self._cores.get(name)
+        if client is None:
+            import pysolr
+
+            client = pysolr.Solr(
+                f"{self.config.url}/{name}", session=self.session, timeout=self.config.timeout, always_commit=False,
+            )
+            self._cores[name] = client
+        return client
+
+    def _request(self, method: str, path: str, *, params: dict | None = None, json_body: Any = None, data: dict | None = None) -> dict:
+        import requests
+
+        params = {"wt": "json", **(params or {})}
+        try:
+            response = self.session.request(
+                method, f"{self.config.url}{path}", params=params, json=json_body, data=data, timeout=self.config.timeout
+            )
+        except requests.ConnectionError as exc:
+            raise EngineUnavailable(self.engine, self.config.url, type(exc).__name__) from exc
+        except requests.Timeout as exc:
+            raise TransientEngineError(None, f"solr timed out after {self.config.timeout} s") from exc
+        status = response.status_code
+        if status == 401:
+            raise EngineUnavailable(self.engine, self.config.url, "authentication failed (401): check the username/password")
+        if status == 413:
+            raise PayloadTooLarge("solr answered 413")
+        if status in (429, 502, 503, 504):
+            raise TransientEngineError(status, f"solr answered {status}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": {"msg": response.text[:500]}}
+        if status == 404 and ("Not Found" in response.text or "No such core" in response.text or "not found" in response.text.lower()):
+            core = path.strip("/").split("/")[0]
+            raise IndexNotFound(self.engine, core)
+        if status >= 400:
+            message = (body.get("error") or {}).get("msg") or response.text[:500]
+            raise SolrRequestError(status, message)
+        return body
+
+    def _admin(self, **params) -> dict:
+        return self._request("GET", "/admin/cores", params=params)
+
+    def _select(self, core: str, params: dict) -> dict:
+        """Searches go through pysolr (which POSTs long requests, as vectors need)."""
+        import pysolr
+
+        params = dict(params)
+        q = params.pop("q")
+        try:
+            return self.core(core).search(q, **params).raw_response
+        except pysolr.SolrError as exc:
+            message = str(exc)
+            if "Failed to connect" in message or "Connection" in message and "refused" in message:
+                raise EngineUnavailable(self.engine, self.config.url, "connection refused") from exc
+            if "timed out" in message.lower():
+                raise TransientEngineError(None, "solr search timed out") from exc
+            status = re.search(r"HTTP (\d{3})", message)
+            code = int(status.group(1)) if status else 500
+            if code == 404:
+                raise IndexNotFound(self.engine, core) from exc
+            if code in (429, 502, 503, 504):
+                raise TransientEngineError(code, f"solr answered {code}") from exc
+            raise SolrRequestError(code, message.replace(self.config.url, "<solr>")[:500]) from exc
+
+    # -- index management ---------------------------------------------------------------------
+    def describe(self) -> dict:
+        info = self._request("GET", "/admin/info/system")
+        return {"engine": self.engine, "url": self.config.url, "version": info["lucene"]["solr-spec-version"]}
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"native_hybrid", "knn_prefilter"})
+
+    def _status(self, name: str) -> dict:
+        return self._admin(action="STATUS", core=name).get("status", {}).get(name) or {}
+
+    def resolve(self, name: str) -> str | None:
+        return name if self._status(name) else None
+
+    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+        similarity = SIMILARITIES.get(fingerprint["similarity"])
+        if similarity is None:
+            raise ConfigurationError(f"Solr cannot index vectors with similarity {fingerprint['similarity']!r}")
+        if self._status(physical):
+            raise ConfigurationError(f"a Solr core named {physical!r} already exists")
+        # A unique instanceDir: after SWAPs core names and folders differ, and a CREATE that
+        # lands on another core's folder makes Solr delete that core's core.properties.
+        self._admin(
+            action="CREATE",
+            name=physical,
+            instanceDir=f"{physical}__{uuid.uuid4().hex[:12]}",
+            configSet=CONFIGSET,
+            **{
+                "property.neural_search.vector_dimension": str(int(fingerprint["dimension"])),
+                "property.neural_search.similarity": similarity,
+                "property.neural_search.fingerprint": fingerprint_property(fingerprint),
+            },
+        )
+
+    def publish(self, name: str, physical: str) -> str | None:
+        if name == physical:
+            return None
+        if not self._status(name):
+            self._admin(action="RENAME", core=physical, other=name)
+            self._cores.pop(physical, None)
+            return None
+        self._admin(action="SWAP", core=name, other=physical)
+        # `physical` now names the core holding the previous data.
+        return physical
+
+    def drop(self, physical: str) -> None:
+        if self._status(physical):
+            self._admin(action="UNLOAD", core=physical, deleteInstanceDir="true")
+        self._cores.pop(physical, None)
+
+    def get_fingerprint(self, physical: str) -> dict | None:
+        params = self._request("GET", f"/{physical}/neural-search/meta").get("params", {})
+        raw = params.get("fingerprint")
+        return json.loads(raw) if raw else None
+
+    # -- writing ------------------------------------------------------------------------------
+    @staticmethod
+    def _solr_doc(item: IndexedDoc) -> dict:
+        d = item.document
+        doc: dict[str, Any] = {
+            "id": d.id,
+            "title": d.title,
+            "text": d.text,
+            "metadata_json": json.dumps(dict(d.metadata), ensure_ascii=False, sort_keys=True, default=str),
+            "vector": np.asarray(item.vector, dtype=float).tolist(),
+        }
+        for key, value in d.metadata.items():
+            field = metadata_field(key, value)
+            if field:
+                doc[field] = value
+        return doc
+
+    def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]:
+        """Solr accepts or rejects a whole update request; a rejected request is split in halves
+        until the documents at fault are found, so each gets its own result and reason."""
+        if not docs:
+            return []
+        try:
+            self._request("POST", f"/{physical}/update", json_body=[self._solr_doc(i) for i in docs])
+            return [WriteResult(i.document.id, True, 200) for i in docs]
+        except SolrRequestError as exc:
+            if len(docs) == 1:
+                return [WriteResult(docs[0].document.id, False, exc.status, exc.message)]
+            half = len(docs) // 2
+            return self.write(physical, docs[:half]) + self.write(physical, docs[half:])
+
+    def refresh(self, physical: str) -> None:
+        self._request("POST", f"/{physical}/update", params={"commit": "true", "waitSearcher": "true"}, json_body={})
+
+    def count(self, physical: str) -> int:
+        return int(self._select(physical, {"q": "*:*", "rows": 0})["response"]["numFound"])
+
+    def ids(self, physical: str) -> set[str]:
+        found: set[str] = set()
+        cursor = "*"
+        while True:
+            body = self._select(physical, {"q": "*:*", "fl": "id", "sort": "id asc", "rows": 5000, "cursorMark": cursor})
+            found.update(d["id"] for d in body["response"]["docs"])
+            if body["nextCursorMark"] == cursor:
+                return found
+            cursor = body["nextCursorMark"]
+
+    def size_bytes(self, physical: str) -> int:
+        return int(self._status(physical).get("index", {}).get("sizeInBytes", 0))
+
+    def get(self, physical: str, doc_id: str) -> RawHit | None:
+        body = self._request("GET", f"/{physical}/get", params={"id": doc_id, "fl": "id,title,text,metadata_json"})
+        doc = body.get("doc")
+        return self._hit({**doc, "score": 0.0}) if doc else None
+
+    # -- searching ----------------------------------------------------------------------------
+    @staticmethod
+    def _hit(doc: dict) -> RawHit:
+        metadata = json.loads(doc.get("metadata_json") or "{}")
+        return RawHit(doc["id"], float(doc.get("score", 0.0)), doc.get("title", ""), doc.get("text", ""), metadata)
+
+    def _search(self, physical: str, params: dict, filters: Sequence[FilterClause]) -> list[RawHit]:
+        fqs, fparams = filter_params(filters)
+        body = self._select(physical, {**params, **fparams, "fq": fqs, "fl": "id,title,text,metadata_json,score"})
+        return [self._hit(d) for d in body["response"]["docs"]]
+
+    @staticmethod
+    def _lexical() -> str:
+        return "{!edismax qf=content uf=-* v=$qq}"
+
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
+        return self._search(physical, {"q": self._lexical(), "qq": escape_query_text(text), "rows": k}, filters)
+
+    @staticmethod
+    def _knn_query(vector: np.ndarray, top_k: int) -> str:
+        values = ",".join(repr(float(v)) for v in np.asarray(vector, dtype=np.float32))
+        return f"{{!knn f=vector topK={int(top_k)}}}[{values}]"
+
+    def knn(self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None) -> list[RawHit]:
+        # fq on a request whose main query is knn is applied as a pre-filter (Solr 9.1+).
+        top_k = max(k, num_candidates or 0)
+        return self._search(physical, {"q": self._knn_query(vector, top_k), "rows": k}, filters)
+
+    def native_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int = 100, options: dict | None = None
+    ) -> list[RawHit]:
+        """`{!bool should=lexical should=knn}`: the union, scored by the sum of BM25 and the kNN
+        similarity, like Elasticsearch's query + knn. Filters apply to the whole request (fq)."""
+        params = {
+            "q": "{!bool should=$lex should=$vec}",
+            "lex": self._lexical(),
+            "qq": escape_query_text(text),
+            "vec": self._knn_query(vector, num_candidates),
+            "rows": k,
+        }
+        return self._search(physical, params, filters)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._cores.clear()
+
+
+class SolrRequestError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+        super().__init__(f"solr answered {status}: {message}")

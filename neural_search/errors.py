@@ -1,0 +1,79 @@
+"""Exceptions raised by neural-search. Every message names the cause and, where there is one, the fix."""
+
+from __future__ import annotations
+
+
+class NeuralSearchError(Exception):
+    """Base class for all errors this library raises on purpose."""
+
+
+class ConfigurationError(NeuralSearchError, ValueError):
+    """A flag, environment variable or argument has a value that cannot work."""
+
+
+class SourceFormatError(NeuralSearchError):
+    """An input file or folder cannot be read as the format it claims to be."""
+
+
+class EngineUnavailable(NeuralSearchError):
+    """The engine could not be reached; the message names its URL."""
+
+    def __init__(self, engine: str, url: str, cause: object = None):
+        self.engine = engine
+        self.url = url
+        detail = f": {cause}" if cause else ""
+        super().__init__(
+            f"{engine} at {url} cannot be reached{detail}. Is it running? Start the local engines with "
+            f"`make engines-up`, or point NEURAL_SEARCH_{engine.upper()}_URL (or --url) at your server."
+        )
+
+
+class TransientEngineError(NeuralSearchError):
+    """The engine refused a whole request for a reason that may pass (429, 503, connection reset)."""
+
+    def __init__(self, status: int | None, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class PayloadTooLarge(NeuralSearchError):
+    """The engine answered 413: the request body must be split."""
+
+
+class IndexNotFound(NeuralSearchError):
+    def __init__(self, engine: str, index: str):
+        self.engine = engine
+        self.index = index
+        super().__init__(
+            f"index {index!r} does not exist on {engine}. Build it first: "
+            f"neural-search index --engine {engine} --index {index} --source PATH"
+        )
+
+
+class ModelMismatch(NeuralSearchError):
+    """The model at hand is not the model the index was built with."""
+
+    def __init__(self, index: str, index_fingerprint: dict | None, model_fingerprint: dict, hint: str):
+        self.index_fingerprint = index_fingerprint
+        self.model_fingerprint = model_fingerprint
+        super().__init__(
+            f"index {index!r} was built with model {describe_fingerprint(index_fingerprint)}, "
+            f"but the model in use is {describe_fingerprint(model_fingerprint)}. {hint}"
+        )
+
+
+class CapabilityError(NeuralSearchError):
+    """The engine (or its version, or its installed plugins) cannot do what was asked."""
+
+
+class PaginationError(NeuralSearchError, ValueError):
+    pass
+
+
+def describe_fingerprint(fp: dict | None) -> str:
+    if not fp:
+        return "<none recorded>"
+    return (
+        f"{fp.get('name')} (dim={fp.get('dimension')}, similarity={fp.get('similarity')}, "
+        f"weights={str(fp.get('weights_sha256', ''))[:12]}, id={fp.get('id')})"
+    )

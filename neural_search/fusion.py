@@ -1,0 +1,206 @@
+"""Score fusion for hybrid search: pure functions, no I/O.
+
+Two families, both as used by the engines themselves:
+
+* Reciprocal rank fusion (Cormack, Clarke & Buettcher, SIGIR 2009): score(d) = sum over legs of
+  weight / (k + rank(d)), k = 60 by default, as Elasticsearch's `rrf` retriever and OpenSearch's
+  `score-ranker-processor`. A document absent from a leg's candidate list gets nothing from that
+  leg.
+* Weighted combination of normalised scores, as OpenSearch's `normalization-processor`:
+  each leg's scores are normalised (min-max, z-score or L2) over that leg's candidates, then
+  combined with a weighted arithmetic, geometric or harmonic mean.
+
+Documents found by one leg only. For each leg the breakdown says either the document's
+normalised score or None ("not retrieved by this leg"); the two are never confused. In the
+arithmetic mean a missing leg counts as 0 with its full weight, so agreement between legs is
+rewarded. The geometric and harmonic means are only defined over positive scores, so (as in
+OpenSearch) they average over the legs where the document has a positive normalised score.
+
+Edge cases, decided once for every engine: an empty leg contributes nothing; min-max over
+all-equal scores gives 1.0 to every hit of that leg (each is that leg's best); z-score over
+all-equal scores gives 0.0; L2 over all-zero scores gives 0.0. Ties in the fused score are broken
+by the best rank in any leg, then by id, so results and pages are stable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+NORMALIZATIONS = ("minmax", "zscore", "l2")
+COMBINATIONS = ("arithmetic", "geometric", "harmonic")
+DEFAULT_RRF_K = 60
+
+
+@dataclass(frozen=True)
+class LegHit:
+    id: str
+    score: float
+    rank: int  # 1-based
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    id: str
+    score: float
+    legs: Mapping[str, LegHit | None]
+    normalized: Mapping[str, float | None] = field(default_factory=dict)
+
+
+def ranked(hits: Sequence[tuple[str, float]]) -> list[LegHit]:
+    """Turns an engine's ordered (id, score) list into LegHits; a repeated id keeps its first rank."""
+    seen: set[str] = set()
+    out = []
+    for doc_id, score in hits:
+        if doc_id in seen:
+            continue
+        seen.add(doc_id)
+        out.append(LegHit(doc_id, float(score), len(out) + 1))
+    return out
+
+
+def _check_weights(legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, float] | None) -> dict[str, float]:
+    resolved = {name: 1.0 for name in legs}
+    for name, weight in (weights or {}).items():
+        if name not in legs:
+            raise ValueError(f"weight given for unknown leg {name!r}; legs are {sorted(legs)}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0 or not math.isfinite(weight):
+            raise ValueError(f"weight of leg {name!r} must be a finite number >= 0, got {weight!r}")
+        resolved[name] = float(weight)
+    if legs and sum(resolved.values()) <= 0:
+        raise ValueError("at least one leg needs a positive weight")
+    return resolved
+
+
+def _order(fused: list[FusedHit]) -> list[FusedHit]:
+    def best_rank(hit: FusedHit) -> int:
+        return min((h.rank for h in hit.legs.values() if h is not None), default=1 << 30)
+
+    return sorted(fused, key=lambda h: (-h.score, best_rank(h), h.id))
+
+
+def _by_id(legs: Mapping[str, Sequence[LegHit]]) -> dict[str, dict[str, LegHit | None]]:
+    table: dict[str, dict[str, LegHit | None]] = {}
+    for name, hits in legs.items():
+        for hit in hits:
+            table.setdefault(hit.id, {leg: None for leg in legs})[name] = hit
+    return table
+
+
+def rrf(legs: Mapping[str, Sequence[LegHit]], *, k: int = DEFAULT_RRF_K, weights: Mapping[str, float] | None = None) -> list[FusedHit]:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"the RRF constant k must be an integer >= 1, got {k!r}")
+    w = _check_weights(legs, weights)
+    fused = []
+    for doc_id, per_leg in _by_id(legs).items():
+        contributions = {name: (w[name] / (k + hit.rank) if hit else None) for name, hit in per_leg.items()}
+        score = sum(c for c in contributions.values() if c is not None)
+        fused.append(FusedHit(doc_id, score, per_leg, contributions))
+    return _order(fused)
+
+
+def normalize(scores: Sequence[float], method: str) -> list[float]:
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    if not scores:
+        return []
+    values = [float(s) for s in scores]
+    if method == "minmax":
+        low, high = min(values), max(values)
+        if high == low:
+            return [1.0] * len(values)
+        return [(v - low) / (high - low) for v in values]
+    if method == "zscore":
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        if std == 0:
+            return [0.0] * len(values)
+        return [(v - mean) / std for v in values]
+    norm = math.sqrt(sum(v * v for v in values))
+    if norm == 0:
+        return [0.0] * len(values)
+    return [v / norm for v in values]
+
+
+def combine(normalized: Mapping[str, float | None], weights: Mapping[str, float], method: str) -> float:
+    if method not in COMBINATIONS:
+        raise ValueError(f"unknown combination {method!r}; choose one of {', '.join(COMBINATIONS)}")
+    if method == "arithmetic":
+        total = sum(weights.values())
+        return sum(weights[name] * (score or 0.0) for name, score in normalized.items()) / total
+    present = {name: s for name, s in normalized.items() if s is not None and s > 0 and weights[name] > 0}
+    if not present:
+        return 0.0
+    total = sum(weights[name] for name in present)
+    if method == "geometric":
+        return math.exp(sum(weights[n] * math.log(s) for n, s in present.items()) / total)
+    return total / sum(weights[n] / s for n, s in present.items())
+
+
+def linear(
+    legs: Mapping[str, Sequence[LegHit]],
+    *,
+    normalization: str = "minmax",
+    combination: str = "arithmetic",
+    weights: Mapping[str, float] | None = None,
+) -> list[FusedHit]:
+    if combination not in COMBINATIONS:
+        raise ValueError(f"unknown combination {combination!r}; choose one of {', '.join(COMBINATIONS)}")
+    w = _check_weights(legs, weights)
+    normalized_by_leg = {
+        name: dict(zip((h.id for h in hits), normalize([h.score for h in hits], normalization))) for name, hits in legs.items()
+    }
+    fused = []
+    for doc_id, per_leg in _by_id(legs).items():
+        normalized = {name: normalized_by_leg[name].get(doc_id) for name in legs}
+        fused.append(FusedHit(doc_id, combine(normalized, w, combination), per_leg, normalized))
+    return _order(fused)
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """A parsed `--fusion` value: `rrf`, `rrf:K`, `linear:minmax`, `linear:zscore:geometric`, `native`."""
+
+    method: str = "rrf"
+    rrf_k: int = DEFAULT_RRF_K
+    normalization: str = "minmax"
+    combination: str = "arithmetic"
+
+    @classmethod
+    def parse(cls, text: "str | FusionSpec") -> "FusionSpec":
+        if isinstance(text, FusionSpec):
+            return text
+        parts = str(text).strip().lower().split(":")
+        if parts[0] == "rrf" and len(parts) <= 2:
+            k = DEFAULT_RRF_K
+            if len(parts) == 2:
+                if not parts[1].isdigit() or int(parts[1]) < 1:
+                    raise ValueError(f"in {text!r} the RRF constant must be a positive integer")
+                k = int(parts[1])
+            return cls("rrf", rrf_k=k)
+        if parts[0] == "native" and len(parts) == 1:
+            return cls("native")
+        if parts[0] == "linear" and 2 <= len(parts) <= 3 and parts[1] in NORMALIZATIONS:
+            combination = parts[2] if len(parts) == 3 else "arithmetic"
+            if combination not in COMBINATIONS:
+                raise ValueError(f"unknown combination {combination!r} in {text!r}; choose one of {', '.join(COMBINATIONS)}")
+            return cls("linear", normalization=parts[1], combination=combination)
+        raise ValueError(
+            f"unknown fusion {text!r}; use rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic] or native"
+        )
+
+    def __str__(self) -> str:
+        if self.method == "rrf":
+            return "rrf" if self.rrf_k == DEFAULT_RRF_K else f"rrf:{self.rrf_k}"
+        if self.method == "linear":
+            suffix = "" if self.combination == "arithmetic" else f":{self.combination}"
+            return f"linear:{self.normalization}{suffix}"
+        return self.method
+
+    def fuse(self, legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, float] | None = None) -> list[FusedHit]:
+        if self.method == "rrf":
+            return rrf(legs, k=self.rrf_k, weights=weights)
+        if self.method == "linear":
+            return linear(legs, normalization=self.normalization, combination=self.combination, weights=weights)
+        raise ValueError("native fusion runs inside the engine, not in the client")

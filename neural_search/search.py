@@ -1,0 +1,267 @@
+"""The search library: one API for BM25, kNN and hybrid search on every engine.
+
+    client = SearchClient.connect("opensearch", index="films")
+    result = client.search("space opera with robots", mode="hybrid", k=10, fusion="rrf")
+    for hit in result.hits:
+        print(hit.rank, hit.id, hit.score, hit.legs)
+
+A client is created once and shared by threads: it holds one engine client (connection pool,
+created on first use), one encoder (query-embedding LRU) and one small thread pool that runs the
+two legs of a hybrid query side by side, so hybrid costs about as much as its slower leg.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .analysis import tokenize
+from .encoding import Encoder
+from .engines.base import DocumentStore, RawHit, normalize_filters, validate_index_name
+from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError
+from .fusion import FusionSpec, ranked
+
+MODES = ("bm25", "knn", "hybrid")
+MAX_QUERY_TERMS = 512  # below every engine's boolean clause limit (1024 in Lucene by default)
+RESOLVE_TTL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class LegScore:
+    """One leg's view of a hit: its raw engine score, its rank in that leg, and the normalised
+    score (linear fusion) or RRF contribution that went into the final score."""
+
+    score: float
+    rank: int
+    normalized: float | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    title: str
+    score: float
+    rank: int
+    text: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    legs: Mapping[str, LegScore | None] = field(default_factory=dict)
+
+    def explain(self) -> str:
+        parts = []
+        for leg, detail in self.legs.items():
+            if detail is None:
+                parts.append(f"{leg}: not retrieved")
+            else:
+                norm = "" if detail.normalized is None else f" -> {detail.normalized:.4f}"
+                parts.append(f"{leg}: #{detail.rank} raw {detail.score:.4f}{norm}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    mode: str
+    fusion: str | None
+    engine: str
+    index: str
+    physical: str
+    offset: int
+    k: int
+    candidates: int
+    timings_ms: Mapping[str, float]
+    note: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [h.id for h in self.hits]
+
+
+def limit_query_terms(text: str, max_terms: int = MAX_QUERY_TERMS) -> str:
+    """Keeps whole words from the start until `max_terms` tokens, so a 10 KB query cannot hit
+    the engines' boolean-clause limits; every engine gets the same shortened text."""
+    if len(tokenize(text)) <= max_terms:
+        return text
+    kept, count = [], 0
+    for word in text.split():
+        count += len(tokenize(word))
+        if count > max_terms:
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+class SearchClient:
+    def __init__(
+        self,
+        *,
+        store: DocumentStore,
+        index: str,
+        encoder: Encoder | None = None,
+        candidates: int = 100,
+        max_workers: int = 16,
+        verify_model: bool = True,
+    ):
+        validate_index_name(index)
+        if not isinstance(candidates, int) or candidates < 1 or candidates > 10000:
+            raise ConfigurationError(f"candidates must be an integer in 1..10000, got {candidates!r}")
+        self.store = store
+        self.index = index
+        self.encoder = encoder
+        self.candidates = candidates
+        self.verify_model = verify_model
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="neural-search-leg")
+        self._lock = threading.Lock()
+        self._resolved: tuple[float, str] | None = None
+        self._checked: set[str] = set()
+
+    @classmethod
+    def connect(cls, engine: str = "embedded", *, index: str, model: str | None = None, **kwargs) -> "SearchClient":
+        from .engines import open_store
+
+        store_options = {k: kwargs.pop(k) for k in list(kwargs) if k in ("url", "username", "password", "api_key", "ca_certs", "verify_certs", "path", "config")}
+        encoder = Encoder(model=model) if model else Encoder()
+        return cls(store=open_store(engine, **store_options), index=index, encoder=encoder, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"SearchClient(store={self.store!r}, index={self.index!r})"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+        self.store.close()
+
+    def __enter__(self) -> "SearchClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def physical(self) -> str:
+        now = time.monotonic()
+        resolved = self._resolved
+        if resolved and now - resolved[0] < RESOLVE_TTL_SECONDS:
+            return resolved[1]
+        physical = self.store.resolve(self.index)
+        if physical is None:
+            raise IndexNotFound(self.store.engine, self.index)
+        self._resolved = (now, physical)
+        return physical
+
+    def _check_model(self, physical: str) -> None:
+        if not self.verify_model or physical in self._checked:
+            return
+        if self.encoder is None:
+            raise ConfigurationError("kNN and hybrid search need an encoder; pass encoder=Encoder(model=...)")
+        recorded = self.store.get_fingerprint(physical)
+        mine = self.encoder.fingerprint
+        if not mine.compatible_with(recorded):
+            raise ModelMismatch(
+                self.index, recorded, mine.to_dict(), "Query with the model the index was built with (--model), or rebuild the index."
+            )
+        with self._lock:
+            self._checked.add(physical)
+
+    def search(
+        self,
+        text: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        filters: Mapping[str, Any] | None = None,
+        fusion: str | FusionSpec = "rrf",
+        weights: Mapping[str, float] | None = None,
+        candidates: int | None = None,
+        allow_fallback: bool = False,
+    ) -> SearchResult:
+        started = time.perf_counter()
+        if mode not in MODES:
+            raise ConfigurationError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(text, str):
+            raise ConfigurationError("query text must be a string")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigurationError(f"k must be a positive integer, got {k!r}")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ConfigurationError(f"offset must be an integer >= 0, got {offset!r}")
+        depth_limit = candidates or self.candidates
+        if offset + k > depth_limit:
+            raise PaginationError(
+                f"offset {offset} + k {k} goes past the candidate depth {depth_limit}: results are only ranked "
+                f"that deep. Ask for fewer, or raise candidates (at most 10000)."
+            )
+        clauses = normalize_filters(filters)
+        spec = FusionSpec.parse(fusion) if mode == "hybrid" else None
+        physical = self.physical()
+        query_text = limit_query_terms(text)
+        timings = {"encode_ms": 0.0, "engine_ms": 0.0, "fusion_ms": 0.0}
+
+        def result(hits: list[Hit], note: str | None = None) -> SearchResult:
+            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            return SearchResult(
+                hits, mode, str(spec) if spec else None, self.store.engine, self.index, physical, offset, k, depth_limit, timings, note
+            )
+
+        if not text.strip():
+            return result([], "empty query text: nothing to match")
+        if mode != "bm25":
+            self._check_model(physical)
+
+        def timed(fn, *args, **kwargs):
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            return out, (time.perf_counter() - t0) * 1000
+
+        if mode == "bm25":
+            raw, timings["engine_ms"] = timed(self.store.bm25, physical, query_text, k=offset + k, filters=clauses)
+            return result(_single_leg("bm25", raw, offset, k))
+
+        bm25_future = None
+        if mode == "hybrid" and spec.method != "native":
+            bm25_future = self._pool.submit(timed, self.store.bm25, physical, query_text, k=depth_limit, filters=clauses)
+        vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
+
+        if mode == "knn":
+            raw, timings["engine_ms"] = timed(self.store.knn, physical, vector, k=depth_limit, filters=clauses, num_candidates=depth_limit)
+            return result(_single_leg("knn", raw, offset, k))
+
+        note = None
+        if spec.method == "native":
+            native = getattr(self.store, "native_hybrid", None)
+            if native is not None and "native_hybrid" in self.store.capabilities():
+                options = dict(weights or {})
+                options = {"bm25_weight": options.get("bm25", 1.0 if self.store.engine != "opensearch" else 0.5), "knn_weight": options.get("knn", 1.0 if self.store.engine != "opensearch" else 0.5)}
+                raw, timings["engine_ms"] = timed(native, physical, query_text, vector, k=offset + k, filters=clauses, num_candidates=depth_limit, options=options)
+                hits = [Hit(h.id, h.title, h.score, offset + i + 1, h.text, h.metadata, {"native": None}) for i, h in enumerate(raw[offset : offset + k])]
+                return result(hits, f"scores combined inside {self.store.engine}; per-leg scores are not reported")
+            if not allow_fallback:
+                raise CapabilityError(f"{self.store.engine} has no native hybrid search here; use --fusion rrf or linear:*, or allow fallback")
+            note = f"{self.store.engine} has no native hybrid search; fell back to client-side rrf"
+            spec = FusionSpec.parse("rrf")
+            bm25_future = self._pool.submit(timed, self.store.bm25, physical, query_text, k=depth_limit, filters=clauses)
+
+        knn_future = self._pool.submit(timed, self.store.knn, physical, vector, k=depth_limit, filters=clauses, num_candidates=depth_limit)
+        (bm25_raw, bm25_ms), (knn_raw, knn_ms) = bm25_future.result(), knn_future.result()
+        timings["engine_ms"] = max(bm25_ms, knn_ms)
+        t0 = time.perf_counter()
+        docs: dict[str, RawHit] = {h.id: h for h in knn_raw}
+        docs.update({h.id: h for h in bm25_raw})
+        legs = {"bm25": ranked([(h.id, h.score) for h in bm25_raw]), "knn": ranked([(h.id, h.score) for h in knn_raw])}
+        fused = spec.fuse(legs, weights)
+        hits = []
+        for position, f in enumerate(fused[offset : offset + k], start=offset + 1):
+            raw = docs[f.id]
+            detail = {
+                leg: (LegScore(h.score, h.rank, f.normalized.get(leg)) if h is not None else None) for leg, h in f.legs.items()
+            }
+            hits.append(Hit(f.id, raw.title, f.score, position, raw.text, raw.metadata, detail))
+        timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+        return result(hits, note)
+
+
+def _single_leg(leg: str, raw: list[RawHit], offset: int, k: int) -> list[Hit]:
+    return [
+        Hit(h.id, h.title, h.score, i, h.text, h.metadata, {leg: LegScore(h.score, i)})
+        for i, h in enumerate(raw[offset : offset + k], start=offset + 1)
+    ]

@@ -1,0 +1,236 @@
+"""Readers for document collections: BEIR folders, JSONL files and DBpedia abstract dumps.
+
+Every reader streams: the full DBpedia dump has 5M+ abstracts and is never held in memory.
+Unreadable entries are yielded as error records (with file and line), never dropped.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import unquote
+
+from .documents import Document, SourceRecord
+from .errors import SourceFormatError
+
+FORMATS = ("auto", "beir", "jsonl", "dbpedia")
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".bz2":
+        return io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8", errors="strict", newline="\n")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict", newline="\n")
+    return open(path, encoding="utf-8", newline="\n")
+
+
+def _first_existing(folder: Path, stem: str) -> Path | None:
+    for suffix in ("", ".bz2", ".gz"):
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if _first_existing(path, "corpus.jsonl"):
+            return "beir"
+        if _first_existing(path, "long_abstracts_en.ttl"):
+            return "dbpedia"
+        raise SourceFormatError(
+            f"{path} holds neither corpus.jsonl (a BEIR collection) nor long_abstracts_en.ttl[.bz2] "
+            "(a DBpedia dump); point --source at one of those"
+        )
+    name = path.name.removesuffix(".bz2").removesuffix(".gz")
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".ttl", ".nt")):
+        return "dbpedia"
+    raise SourceFormatError(f"cannot tell the format of {path}; pass --format beir|jsonl|dbpedia")
+
+
+def read_source(path: str | Path, fmt: str = "auto") -> Iterator[SourceRecord]:
+    path = Path(path)
+    if not path.exists():
+        raise SourceFormatError(f"source {path} does not exist")
+    if fmt not in FORMATS:
+        raise SourceFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "beir":
+        corpus = _first_existing(path, "corpus.jsonl") if path.is_dir() else path
+        if corpus is None:
+            raise SourceFormatError(f"{path} has no corpus.jsonl")
+        return read_jsonl(corpus)
+    if fmt == "jsonl":
+        return read_jsonl(path)
+    if path.is_dir():
+        abstracts = _first_existing(path, "long_abstracts_en.ttl")
+        if abstracts is None:
+            raise SourceFormatError(f"{path} has no long_abstracts_en.ttl[.bz2]")
+        return read_dbpedia(abstracts, _first_existing(path, "labels_en.ttl"))
+    sibling = _first_existing(path.parent, "labels_en.ttl")
+    return read_dbpedia(path, sibling)
+
+
+def source_identity(path: str | Path) -> dict:
+    """What a checkpoint remembers about a source to notice that it changed since."""
+    path = Path(path).resolve()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    return {"path": str(path), "files": {p.name: p.stat().st_size for p in files}}
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yields (line number, line, decode error) so a bad byte costs one line, not the file."""
+    opener = bz2.open if path.suffix == ".bz2" else gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n"), None
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+
+
+def read_jsonl(path: Path) -> Iterator[SourceRecord]:
+    position = 0
+    for number, line, decode_error in _lines(path):
+        if line is not None and not line.strip():
+            continue
+        position += 1
+        location = f"{path}:{number}"
+        if decode_error:
+            yield SourceRecord(position, location, error=decode_error)
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield SourceRecord(position, location, error=f"malformed JSON: {exc.msg} at column {exc.colno}", raw=line)
+            continue
+        if not isinstance(obj, dict):
+            yield SourceRecord(position, location, error="a line must hold a JSON object", raw=line)
+            continue
+        doc_id = obj.get("_id", obj.get("id"))
+        if isinstance(doc_id, (int, float)) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if not isinstance(doc_id, str) or not doc_id.strip():
+            yield SourceRecord(position, location, error="missing or empty `_id`", raw=line)
+            continue
+        title, text, metadata = obj.get("title") or "", obj.get("text") or "", obj.get("metadata") or {}
+        if not isinstance(title, str) or not isinstance(text, str) or not isinstance(metadata, dict):
+            yield SourceRecord(
+                position, location, error="`title` and `text` must be strings, `metadata` an object", raw=line
+            )
+            continue
+        yield SourceRecord(position, location, Document(id=doc_id, title=title, text=text, metadata=metadata))
+
+
+# One N-Triples statement whose object is a literal: <s> <p> "literal"(@lang|^^<type>)? .
+_TRIPLE = re.compile(r'^<([^>]+)>\s+<([^>]+)>\s+"((?:[^"\\]|\\.)*)"(?:@[A-Za-z-]+|\^\^<[^>]+>)?\s*\.\s*$')
+_ESCAPE = re.compile(r'\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))', re.DOTALL)
+_SIMPLE_ESCAPES = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+DBPEDIA_RESOURCE = "http://dbpedia.org/resource/"
+
+
+def unescape_literal(value: str) -> str:
+    def replace(match: re.Match) -> str:
+        short, long, simple = match.groups()
+        if short or long:
+            return chr(int(short or long, 16))
+        if simple in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[simple]
+        raise ValueError(f"unknown escape \\{simple}")
+
+    return _ESCAPE.sub(replace, value)
+
+
+def dbpedia_id(uri: str) -> str:
+    """`http://dbpedia.org/resource/Rome` -> `<dbpedia:Rome>`, the id convention of DBpedia-Entity/BEIR."""
+    if uri.startswith(DBPEDIA_RESOURCE):
+        return f"<dbpedia:{uri[len(DBPEDIA_RESOURCE):]}>"
+    return f"<{uri}>"
+
+
+def title_from_uri(uri: str) -> str:
+    return unquote(uri.rsplit("/", 1)[-1]).replace("_", " ")
+
+
+def _parse_triple(line: str) -> tuple[str, str, str]:
+    match = _TRIPLE.match(line)
+    if not match:
+        raise ValueError("not an N-Triples statement with a literal object")
+    subject, predicate, literal = match.groups()
+    return subject, predicate, unescape_literal(literal)
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """Labels that differ from the title derived from the URI.
+
+    Nearly every DBpedia label equals its URI with underscores as spaces, so only the
+    exceptions are kept: the full labels dump (12M lines) then fits in little memory.
+    """
+    exceptions: dict[str, str] = {}
+    for _number, line, _error in _lines(path):
+        if not line or line.startswith("#"):
+            continue
+        try:
+            subject, _predicate, label = _parse_triple(line)
+        except ValueError:
+            continue
+        if label != title_from_uri(subject):
+            exceptions[subject] = label
+    return exceptions
+
+
+def read_dbpedia(abstracts: Path, labels: Path | None = None) -> Iterator[SourceRecord]:
+    label_exceptions = read_labels(labels) if labels else {}
+    position = 0
+    for number, line, decode_error in _lines(abstracts):
+        if line is not None and (not line.strip() or line.startswith("#")):
+            continue
+        position += 1
+        location = f"{abstracts}:{number}"
+        if decode_error:
+            yield SourceRecord(position, location, error=decode_error)
+            continue
+        try:
+            subject, predicate, abstract = _parse_triple(line)
+        except ValueError as exc:
+            yield SourceRecord(position, location, error=f"unparsable triple: {exc}", raw=line)
+            continue
+        title = label_exceptions.get(subject) or title_from_uri(subject)
+        document = Document(id=dbpedia_id(subject), title=title, text=abstract, metadata={"uri": subject})
+        yield SourceRecord(position, location, document)
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for record in read_jsonl(path):
+        if record.error or record.document is None:
+            raise SourceFormatError(f"{record.location}: {record.error}")
+        queries[record.document.id] = record.document.text or record.document.title
+    return queries
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if number == 1 and parts[0] == "query-id":
+                continue
+            if not line.strip():
+                continue
+            if len(parts) != 3:
+                raise SourceFormatError(f"{path}:{number}: expected query-id<TAB>corpus-id<TAB>score")
+            try:
+                score = int(parts[2])
+            except ValueError:
+                raise SourceFormatError(f"{path}:{number}: score {parts[2]!r} is not an integer") from None
+            qrels.setdefault(parts[0], {})[parts[1]] = score
+    return qrels
