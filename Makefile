@@ -1,0 +1,32 @@
+# neural-search: the two set-up commands are `make demo` and `make test` (see README).
+PYTHON ?= python3
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+DATASETS ?= ../shared/datasets
+
+.PHONY: install demo test unit engines-up engines-down engines-status bench bench-index bench-search report clean
+
+install:
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+demo: install
+	neural-search demo
+
+engines-up:
+	$(PYTHON) servers/manage.py up
+
+engines-down:
+	$(PYTHON) servers/manage.py down
+
+engines-status:
+	$(PYTHON) servers/manage.py status
+
+# The whole suite: unit tests, and integration tests against the real engines (started here).
+test: install engines-up
+	$(PYTHON) -m pytest -ra
+
+unit: install
+	$(PYTHON) -m pytest -ra -m "not integration"
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

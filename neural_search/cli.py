@@ -1,0 +1,252 @@
+"""`neural-search`: index collections, search them, run the demo, compare engines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import ENGINES, SERVER_ENGINES, EngineConfig
+from .errors import NeuralSearchError
+
+log = logging.getLogger("neural_search")
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("NEURAL_SEARCH_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "neural-search"
+    )
+    return Path(base) / "state"
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, default: str = "embedded") -> None:
+    group = parser.add_argument_group("engine connection (flags win over NEURAL_SEARCH_<ENGINE>_* variables)")
+    group.add_argument("--engine", choices=ENGINES, default=os.environ.get("NEURAL_SEARCH_ENGINE", default))
+    group.add_argument("--url", help="engine URL, e.g. http://127.0.0.1:9200 (default: NEURAL_SEARCH_<ENGINE>_URL or the local port)")
+    group.add_argument("--username", help="basic-auth user (NEURAL_SEARCH_<ENGINE>_USERNAME)")
+    group.add_argument("--password-env", metavar="VAR", help="name of the environment variable holding the password (default NEURAL_SEARCH_<ENGINE>_PASSWORD); never pass secrets as flags")
+    group.add_argument("--api-key-env", metavar="VAR", help="name of the environment variable holding an API key (Elasticsearch/OpenSearch)")
+    group.add_argument("--ca-certs", help="CA bundle for TLS (verification is on by default)")
+    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (not for production)")
+    group.add_argument("--data-dir", help="embedded engine's directory (default $NEURAL_SEARCH_HOME/embedded)")
+
+
+def open_store_from_args(args: argparse.Namespace, engine: str | None = None):
+    from .engines import open_store
+
+    engine = engine or args.engine
+    if engine == "embedded":
+        return open_store("embedded", path=args.data_dir)
+    overrides = {"url": args.url, "username": args.username, "ca_certs": args.ca_certs}
+    if args.password_env:
+        overrides["password"] = os.environ.get(args.password_env)
+    if args.api_key_env:
+        overrides["api_key"] = os.environ.get(args.api_key_env)
+    if args.insecure:
+        overrides["verify_certs"] = False
+    return open_store(engine, config=EngineConfig.from_env(engine, **overrides))
+
+
+def _encoder(args: argparse.Namespace):
+    from .embedding_cache import EmbeddingCache
+    from .encoding import Encoder
+
+    cache = False if getattr(args, "no_cache", False) else EmbeddingCache(getattr(args, "cache", None))
+    return Encoder(model=args.model, device=getattr(args, "device", None), batch_size=getattr(args, "encode_batch_size", 32), cache=cache)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .indexing import Indexer, RetryPolicy
+    from .sources import read_source, source_identity
+
+    store = open_store_from_args(args)
+    encoder = _encoder(args)
+    records = read_source(args.source, args.format)
+    if args.limit is not None:
+        from itertools import islice
+
+        records = islice(records, args.limit)
+    indexer = Indexer(
+        store,
+        encoder,
+        state_dir=args.state_dir,
+        batch_size=args.batch_size,
+        max_chunk_docs=args.chunk_docs,
+        max_chunk_bytes=args.chunk_bytes,
+        retry=RetryPolicy(budget_seconds=args.retry_budget),
+        progress=not args.quiet,
+    )
+    identity = {**source_identity(args.source), "format": args.format, "limit": args.limit}
+    summary = indexer.run(records, name=args.index, source=identity, recreate=args.recreate, restart=args.restart)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=1))
+    else:
+        print(summary.render())
+    return 0
+
+
+def parse_filters(values: list[str]) -> dict:
+    """FIELD=VALUE (repeat a field for any-of), FIELD>=N, FIELD<=N, FIELD>N, FIELD<N."""
+    filters: dict = {}
+    for raw in values:
+        for op, key in ((">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt")):
+            if op in raw:
+                field, value = raw.split(op, 1)
+                filters.setdefault(field, {})[key] = _scalar(value)
+                break
+        else:
+            if "=" not in raw:
+                raise NeuralSearchError(f"--filter {raw!r}: use FIELD=VALUE, FIELD>=N, FIELD<=N, FIELD>N or FIELD<N")
+            field, value = raw.split("=", 1)
+            if field in filters:
+                previous = filters[field]
+                filters[field] = (previous if isinstance(previous, list) else [previous]) + [_scalar(value)]
+            else:
+                filters[field] = _scalar(value)
+    return filters
+
+
+def _scalar(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import SearchClient
+
+    store = open_store_from_args(args)
+    encoder = _encoder(args) if args.mode != "bm25" else None
+    client = SearchClient(store=store, index=args.index, encoder=encoder, candidates=args.candidates)
+    weights = {"bm25": args.bm25_weight, "knn": args.knn_weight} if args.bm25_weight is not None or args.knn_weight is not None else None
+    if weights:
+        weights = {k: (1.0 if v is None else v) for k, v in weights.items()}
+    result = client.search(
+        args.query, mode=args.mode, k=args.k, offset=args.offset, filters=parse_filters(args.filter),
+        fusion=args.fusion, weights=weights, allow_fallback=args.allow_fallback,
+    )
+    if args.json:
+        print(json.dumps(_result_json(result), indent=1, ensure_ascii=False))
+        return 0
+    header = f"{result.engine}:{result.index} mode={result.mode}" + (f" fusion={result.fusion}" if result.fusion else "")
+    print(f"{header}  ({result.timings_ms['total_ms']:.0f} ms)")
+    if result.note:
+        print(f"note: {result.note}")
+    for hit in result.hits:
+        print(f"{hit.rank:>3}. {hit.score:10.4f}  {hit.id}  {hit.title[:80]}")
+        if args.explain:
+            print(f"      {hit.explain()}")
+    if not result.hits:
+        print("(no hits)")
+    client.close()
+    return 0
+
+
+def _result_json(result) -> dict:
+    return {
+        "engine": result.engine, "index": result.index, "mode": result.mode, "fusion": result.fusion,
+        "offset": result.offset, "k": result.k, "timings_ms": dict(result.timings_ms), "note": result.note,
+        "hits": [
+            {
+                "rank": h.rank, "id": h.id, "title": h.title, "score": h.score, "metadata": dict(h.metadata),
+                "legs": {leg: (None if d is None else {"score": d.score, "rank": d.rank, "normalized": d.normalized}) for leg, d in h.legs.items()},
+            }
+            for h in result.hits
+        ],
+    }
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args, open_store_from_args(args), _encoder(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neural-search", description="BM25, vector and hybrid search on Elasticsearch, OpenSearch, Solr and an embedded engine.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="encode a collection and write it to an engine")
+    p.add_argument("--source", required=True, help="BEIR folder, JSONL file, or DBpedia long_abstracts_en.ttl[.bz2] (with labels_en.ttl beside it)")
+    p.add_argument("--format", default="auto", choices=("auto", "beir", "jsonl", "dbpedia"))
+    p.add_argument("--index", required=True, help="logical index name (an alias or core pointing at a versioned index)")
+    p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="sentence-transformers model name or local path")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: what sentence-transformers picks)")
+    p.add_argument("--batch-size", type=int, default=256, help="documents encoded per batch (default 256)")
+    p.add_argument("--encode-batch-size", type=int, default=32, help="model forward-pass batch (default 32)")
+    p.add_argument("--chunk-docs", type=int, default=500, help="documents per bulk request, at most")
+    p.add_argument("--chunk-bytes", type=int, default=8 * 1024 * 1024, help="bytes per bulk request, at most")
+    p.add_argument("--retry-budget", type=float, default=120.0, help="seconds to ride out an unavailable engine before stopping (default 120)")
+    p.add_argument("--recreate", action="store_true", help="build a fresh versioned index and switch the name to it when complete")
+    p.add_argument("--restart", action="store_true", help="ignore an unfinished run's checkpoint and start over")
+    p.add_argument("--limit", type=int, default=None, help="read only the first N records")
+    p.add_argument("--state-dir", type=Path, default=default_state_dir(), help="checkpoints and dead-letter files")
+    p.add_argument("--cache", default=None, help="embedding cache file (default ~/.cache/neural-search/embeddings.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_engine_arguments(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search an index")
+    p.add_argument("query")
+    p.add_argument("--index", required=True)
+    p.add_argument("--mode", choices=("bm25", "knn", "hybrid"), default="hybrid")
+    p.add_argument("--fusion", default="rrf", help="rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic], native")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--candidates", type=int, default=100, help="depth each leg retrieves (pagination goes this deep)")
+    p.add_argument("--bm25-weight", type=float, default=None)
+    p.add_argument("--knn-weight", type=float, default=None)
+    p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, FIELD>=N, FIELD<N ... on metadata (repeatable)")
+    p.add_argument("--allow-fallback", action="store_true", help="fall back to client-side rrf when --fusion native is not available")
+    p.add_argument("--explain", action="store_true", help="show each leg's raw and normalised score")
+    p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    p.add_argument("--json", action="store_true")
+    add_engine_arguments(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("demo", help="index the bundled DBpedia film abstracts and compare BM25, kNN and hybrid results")
+    p.add_argument("--index", default="demo-films")
+    p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--query", action="append", default=[], help="queries to run (default: a few built-in ones)")
+    p.add_argument("--state-dir", type=Path, default=default_state_dir())
+    add_engine_arguments(p)
+    p.set_defaults(func=cmd_demo)
+
+    try:
+        from .compare import add_compare_parser
+    except ImportError:  # the comparison module is optional while it is being built
+        pass
+    else:
+        add_compare_parser(sub, add_engine_arguments)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args)
+    except NeuralSearchError as exc:
+        print(f"neural-search: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neural-search: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
