@@ -3,7 +3,8 @@
 Elasticsearch, OpenSearch and the project's Solr schema all analyse `content` with the Unicode
 (UAX #29) word-break StandardTokenizer and a lowercase filter, no stopwords and no stemming. This
 mirrors the rules that matter for ranking: letters and digits join; `.`, `'` and `’` join letters
-and digits on both sides (`u.s`, `don't`, `3.5`); `,` and `;` join digits (`1,000`); each CJK
+and digits on both sides (`u.s`, `don't`, `3.5`); `:` joins letters (`title:titanic`); `,` and `;`
+join digits (`1,000`); each CJK
 ideograph and kana is a token of its own.
 """
 
@@ -13,7 +14,10 @@ import re
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = rf"[^\W{_CJK}]"
-_TOKEN = re.compile(rf"[{_CJK}]|{_WORD}+(?:(?:[.'’]{_WORD}+)|(?:(?<=\d)[,;]\d+))*")
+_LETTER = rf"[^\W\d_{_CJK}]"
+_TOKEN = re.compile(
+    rf"[{_CJK}]|{_WORD}+(?:(?:[.'’]{_WORD}+)|(?:(?<=\d)[,;]\d+)|(?:(?<={_LETTER}):{_LETTER}{_WORD}*))*"
+)
 MAX_TOKEN_LENGTH = 255
 
 

@@ -88,6 +88,7 @@ def source_identity(path: str | Path) -> dict:
 
 def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
     """Yields (line number, line, decode error) so a bad byte costs one line, not the file."""
+    path = Path(path)
     opener = bz2.open if path.suffix == ".bz2" else gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -97,7 +98,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
                 yield number, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
 
 
-def read_jsonl(path: Path) -> Iterator[SourceRecord]:
+def read_jsonl(path: str | Path) -> Iterator[SourceRecord]:
+    path = Path(path)
     position = 0
     for number, line, decode_error in _lines(path):
         if line is not None and not line.strip():
@@ -187,7 +189,8 @@ def read_labels(path: Path) -> dict[str, str]:
     return exceptions
 
 
-def read_dbpedia(abstracts: Path, labels: Path | None = None) -> Iterator[SourceRecord]:
+def read_dbpedia(abstracts: str | Path, labels: str | Path | None = None) -> Iterator[SourceRecord]:
+    abstracts = Path(abstracts)
     label_exceptions = read_labels(labels) if labels else {}
     position = 0
     for number, line, decode_error in _lines(abstracts):

@@ -1,0 +1,146 @@
+"""Shared fixtures: the real model, and the real engines.
+
+Engines come from NEURAL_SEARCH_{ELASTICSEARCH,OPENSEARCH,SOLR}_URL (default: the local ports that
+`make engines-up` uses). When no URL is set and a Docker engine is present, testcontainers starts
+them instead. An unreachable engine skips its tests, unless NEURAL_SEARCH_REQUIRE_ENGINES=1 (CI
+sets it), where it is an error: integration tests are never skipped silently in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = Path(os.environ.get("NEURAL_SEARCH_DATASETS", REPO.parent / "shared" / "datasets"))
+FILMS = REPO / "neural_search" / "data" / "films" / "corpus.jsonl"
+DEFAULT_URLS = {
+    "elasticsearch": "http://127.0.0.1:9200",
+    "opensearch": "http://127.0.0.1:9201",
+    "solr": "http://127.0.0.1:8983/solr",
+}
+
+
+def require_engines() -> bool:
+    return os.environ.get("NEURAL_SEARCH_REQUIRE_ENGINES", "") not in ("", "0", "false")
+
+
+def _reachable(engine: str, url: str) -> str | None:
+    import requests
+
+    probe = url + ("/admin/info/system?wt=json" if engine == "solr" else "/_cluster/health")
+    try:
+        response = requests.get(probe, timeout=5)
+    except requests.RequestException as exc:
+        return f"{type(exc).__name__}"
+    return None if response.status_code in (200, 401) else f"HTTP {response.status_code}"
+
+
+def _docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+def _start_container(engine: str):
+    """testcontainers, same images as docker-compose.yml."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    if engine == "elasticsearch":
+        container = (
+            DockerContainer("docker.elastic.co/elasticsearch/elasticsearch:9.5.4")
+            .with_env("discovery.type", "single-node").with_env("xpack.security.enabled", "false")
+            .with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m").with_exposed_ports(9200)
+        )
+        port, suffix, ready = 9200, "", "started"
+    elif engine == "opensearch":
+        container = (
+            DockerContainer("opensearchproject/opensearch:2.19.1")
+            .with_env("discovery.type", "single-node").with_env("DISABLE_SECURITY_PLUGIN", "true")
+            .with_env("OPENSEARCH_JAVA_OPTS", "-Xms512m -Xmx512m").with_exposed_ports(9200)
+        )
+        port, suffix, ready = 9200, "", "started"
+    else:
+        container = (
+            DockerContainer("solr:9.10.1")
+            .with_volume_mapping(str(REPO / "mappings" / "solr" / "neural_search"), "/opt/solr/server/solr/configsets/neural_search", "ro")
+            .with_exposed_ports(8983)
+        )
+        port, suffix, ready = 8983, "/solr", "Started"
+    container.start()
+    wait_for_logs(container, ready, timeout=180)
+    return container, f"http://{container.get_container_host_ip()}:{container.get_exposed_port(port)}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def engine_urls():
+    urls, containers = {}, []
+    docker = None
+    for engine, default in DEFAULT_URLS.items():
+        explicit = os.environ.get(f"NEURAL_SEARCH_{engine.upper()}_URL")
+        if not explicit:
+            if docker is None:
+                docker = _docker_available() and _reachable(engine, default) is not None
+            if docker:
+                container, url = _start_container(engine)
+                containers.append(container)
+                urls[engine] = url
+                continue
+        urls[engine] = explicit or default
+    yield urls
+    for container in containers:
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_url(engine_urls):
+    def get(engine: str) -> str:
+        url = engine_urls[engine]
+        problem = _reachable(engine, url)
+        if problem:
+            message = (
+                f"{engine} is not reachable at {url} ({problem}). Start the engines with `make engines-up` "
+                f"or set NEURAL_SEARCH_{engine.upper()}_URL."
+            )
+            if require_engines():
+                pytest.fail(message)
+            pytest.skip(message)
+        return url
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from neural_search.embedding_cache import EmbeddingCache
+    from neural_search.encoding import Encoder
+
+    return Encoder(cache=EmbeddingCache())
+
+
+@pytest.fixture
+def index_name(request):
+    """A fresh index name per test, so tests never see each other's data."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    return f"t-{base}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def films():
+    from neural_search.sources import read_jsonl
+
+    return [r.document for r in read_jsonl(FILMS)]

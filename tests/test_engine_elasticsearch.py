@@ -1,0 +1,18 @@
+import pytest
+
+from neural_search.engines import open_store
+
+from .conformance import StoreConformance
+
+pytestmark = pytest.mark.integration
+
+
+class TestElasticsearchConformance(StoreConformance):
+    engine = "elasticsearch"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def store(cls, engine_url):
+        store = open_store("elasticsearch", url=engine_url("elasticsearch"))
+        yield store
+        store.close()

@@ -1,0 +1,18 @@
+import pytest
+
+from neural_search.engines import open_store
+
+from .conformance import StoreConformance
+
+pytestmark = pytest.mark.integration
+
+
+class TestOpenSearchConformance(StoreConformance):
+    engine = "opensearch"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def store(cls, engine_url):
+        store = open_store("opensearch", url=engine_url("opensearch"))
+        yield store
+        store.close()

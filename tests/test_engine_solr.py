@@ -1,0 +1,18 @@
+import pytest
+
+from neural_search.engines import open_store
+
+from .conformance import StoreConformance
+
+pytestmark = pytest.mark.integration
+
+
+class TestSolrConformance(StoreConformance):
+    engine = "solr"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def store(cls, engine_url):
+        store = open_store("solr", url=engine_url("solr"))
+        yield store
+        store.close()
