@@ -1,0 +1,120 @@
+"""Fusion maths against hand-worked examples."""
+
+import math
+
+import pytest
+
+from neural_search.fusion import FusionSpec, LegHit, combine, linear, normalize, ranked, rrf
+
+
+def legs(**scores):
+    return {name: ranked(list(hits)) for name, hits in scores.items()}
+
+
+def test_rrf_hand_worked():
+    fused = rrf(legs(bm25=[("a", 9.0), ("b", 5.0), ("c", 1.0)], knn=[("c", 0.9), ("a", 0.8), ("d", 0.7)]), k=60)
+    scores = {h.id: h.score for h in fused}
+    assert scores["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores["c"] == pytest.approx(1 / 63 + 1 / 61)
+    assert scores["b"] == pytest.approx(1 / 62)
+    assert scores["d"] == pytest.approx(1 / 63)
+    assert [h.id for h in fused] == ["a", "c", "b", "d"]
+
+
+def test_rrf_single_leg_hit_is_marked_missing_not_zero():
+    fused = rrf(legs(bm25=[("a", 3.0)], knn=[("b", 0.5)]))
+    by_id = {h.id: h for h in fused}
+    assert by_id["a"].legs["knn"] is None and by_id["a"].normalized["knn"] is None
+    assert by_id["a"].legs["bm25"].rank == 1
+
+
+def test_rrf_ties_break_by_best_rank_then_id():
+    # a and b both get 1/61 + nothing; same best rank 1 -> id order.
+    fused = rrf(legs(bm25=[("b", 2.0)], knn=[("a", 0.3)]))
+    assert [h.id for h in fused] == ["a", "b"]
+
+
+def test_rrf_weights_and_validation():
+    fused = rrf(legs(bm25=[("a", 1.0)], knn=[("b", 1.0)]), weights={"knn": 2.0})
+    assert fused[0].id == "b" and fused[0].score == pytest.approx(2 / 61)
+    with pytest.raises(ValueError):
+        rrf(legs(bm25=[("a", 1.0)]), weights={"dense": 1.0})
+    with pytest.raises(ValueError):
+        rrf(legs(bm25=[("a", 1.0)]), k=0)
+    with pytest.raises(ValueError):
+        rrf(legs(bm25=[("a", 1.0)]), weights={"bm25": -1})
+
+
+def test_empty_leg_contributes_nothing():
+    fused = linear(legs(bm25=[], knn=[("a", 0.9), ("b", 0.5)]))
+    assert [h.id for h in fused] == ["a", "b"]
+    assert fused[0].score == pytest.approx(0.5)  # (0 + 1.0) / 2
+    assert rrf(legs(bm25=[], knn=[])) == []
+
+
+def test_normalizations_hand_worked():
+    assert normalize([2.0, 4.0, 6.0], "minmax") == pytest.approx([0.0, 0.5, 1.0])
+    z = normalize([2.0, 4.0, 6.0], "zscore")
+    assert z == pytest.approx([-math.sqrt(1.5), 0.0, math.sqrt(1.5)])
+    assert normalize([3.0, 4.0], "l2") == pytest.approx([0.6, 0.8])
+
+
+def test_normalizations_of_all_equal_scores():
+    assert normalize([5.0, 5.0], "minmax") == [1.0, 1.0]
+    assert normalize([5.0, 5.0], "zscore") == [0.0, 0.0]
+    assert normalize([0.0, 0.0], "l2") == [0.0, 0.0]
+    assert normalize([], "minmax") == []
+    with pytest.raises(ValueError):
+        normalize([1.0], "softmax")
+
+
+def test_linear_minmax_arithmetic_hand_worked():
+    fused = linear(legs(bm25=[("a", 10.0), ("b", 6.0), ("c", 2.0)], knn=[("b", 0.9), ("c", 0.8), ("d", 0.5)]))
+    scores = {h.id: h.score for h in fused}
+    # bm25 minmax: a 1, b .5, c 0; knn: b 1, c .75, d 0
+    assert scores == pytest.approx({"a": 0.5, "b": 0.75, "c": 0.375, "d": 0.0})
+    by_id = {h.id: h for h in fused}
+    assert by_id["c"].normalized == pytest.approx({"bm25": 0.0, "knn": 0.75})
+    assert by_id["d"].normalized["bm25"] is None  # missing, not zero
+    assert [h.id for h in fused] == ["b", "a", "c", "d"]
+
+
+def test_geometric_and_harmonic_use_positive_legs_only():
+    weights = {"bm25": 1.0, "knn": 1.0}
+    assert combine({"bm25": 0.25, "knn": 1.0}, weights, "geometric") == pytest.approx(0.5)
+    assert combine({"bm25": 0.25, "knn": 1.0}, weights, "harmonic") == pytest.approx(0.4)
+    assert combine({"bm25": None, "knn": 0.64}, weights, "geometric") == pytest.approx(0.64)
+    assert combine({"bm25": 0.0, "knn": None}, weights, "harmonic") == 0.0
+    assert combine({"bm25": None, "knn": 0.64}, weights, "arithmetic") == pytest.approx(0.32)
+
+
+def test_weighted_arithmetic():
+    fused = linear(legs(bm25=[("a", 1.0), ("b", 0.0)], knn=[("b", 1.0), ("a", 0.0)]), weights={"bm25": 0.2, "knn": 0.8})
+    assert [h.id for h in fused] == ["b", "a"]
+    assert fused[0].score == pytest.approx(0.8)
+
+
+def test_ranked_dedupes_keeping_first_rank():
+    hits = ranked([("a", 3.0), ("b", 2.0), ("a", 1.0)])
+    assert [(h.id, h.rank) for h in hits] == [("a", 1), ("b", 2)]
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("rrf", "rrf"),
+        ("rrf:20", "rrf:20"),
+        ("linear:minmax", "linear:minmax"),
+        ("LINEAR:zscore:geometric", "linear:zscore:geometric"),
+        ("linear:l2:arithmetic", "linear:l2"),
+        ("native", "native"),
+    ],
+)
+def test_fusion_spec_round_trip(text, expected):
+    assert str(FusionSpec.parse(text)) == expected
+
+
+@pytest.mark.parametrize("text", ["rrf:0", "rrf:x", "linear", "linear:softmax", "linear:minmax:median", "borda"])
+def test_fusion_spec_rejects(text):
+    with pytest.raises(ValueError):
+        FusionSpec.parse(text)
