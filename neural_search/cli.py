@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import ENGINES, SERVER_ENGINES, EngineConfig
+from .config import ENGINES, EngineConfig
 from .errors import NeuralSearchError
 
 log = logging.getLogger("neural_search")

@@ -230,8 +230,8 @@ class SearchClient:
         if spec.method == "native":
             native = getattr(self.store, "native_hybrid", None)
             if native is not None and "native_hybrid" in self.store.capabilities():
-                options = dict(weights or {})
-                options = {"bm25_weight": options.get("bm25", 1.0 if self.store.engine != "opensearch" else 0.5), "knn_weight": options.get("knn", 1.0 if self.store.engine != "opensearch" else 0.5)}
+                # Native fusion weights each leg's score inside the engine; 1.0 each unless given.
+                options = {"bm25_weight": (weights or {}).get("bm25", 1.0), "knn_weight": (weights or {}).get("knn", 1.0)}
                 raw, timings["engine_ms"] = timed(native, physical, query_text, vector, k=offset + k, filters=clauses, num_candidates=depth_limit, options=options)
                 hits = [Hit(h.id, h.title, h.score, offset + i + 1, h.text, h.metadata, {"native": None}) for i, h in enumerate(raw[offset : offset + k])]
                 return result(hits, f"scores combined inside {self.store.engine}; per-leg scores are not reported")

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 
-import numpy as np
 import pytest
 
-from neural_search.documents import Document, SourceRecord
 from neural_search.engines.embedded import EmbeddedStore
 from neural_search.errors import CapabilityError, ModelMismatch, PaginationError
 from neural_search.indexing import Indexer

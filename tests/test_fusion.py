@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from neural_search.fusion import FusionSpec, LegHit, combine, linear, normalize, ranked, rrf
+from neural_search.fusion import FusionSpec, combine, linear, normalize, ranked, rrf
 
 
 def legs(**scores):

@@ -1,5 +1,4 @@
 import bz2
-import json
 
 import pytest
 

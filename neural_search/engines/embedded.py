@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis import tokenize
-from ..documents import Document, metadata_json
+from ..documents import metadata_json
 from ..errors import ConfigurationError, IndexNotFound
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult, matches
 

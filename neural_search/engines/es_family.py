@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult
 
 SOURCE_EXCLUDES = ["vector", "content"]

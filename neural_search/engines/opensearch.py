@@ -115,10 +115,11 @@ class OpenSearchStore(SearchClusterStore):
                 "this OpenSearch has no neural-search plugin, so no `hybrid` query; install it, or use client-side fusion"
             )
         options = options or {}
+        bm25_weight, knn_weight = float(options.get("bm25_weight", 1.0)), float(options.get("knn_weight", 1.0))
+        total = (bm25_weight + knn_weight) or 1.0
+        # The normalization-processor wants weights that sum to 1.
         pipeline = self.ensure_pipeline(
-            options.get("normalization", "minmax"),
-            options.get("combination", "arithmetic"),
-            (float(options.get("bm25_weight", 0.5)), float(options.get("knn_weight", 0.5))),
+            options.get("normalization", "minmax"), options.get("combination", "arithmetic"), (bm25_weight / total, knn_weight / total)
         )
         knn = self.knn_body(np.asarray(vector, dtype=float), num_candidates, num_candidates, filters)["query"]
         body = {

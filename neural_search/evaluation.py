@@ -1,0 +1,551 @@
+"""Relevance evaluation for engine comparisons: judged collections, TREC run files, metrics,
+paired significance tests, latency percentiles and the `results.json` schema.
+
+Metrics come from `ir-measures` (which runs trec_eval's own code through pytrec_eval), never
+from hand-written formulas:
+
+    ndcg@10    nDCG@10     graded gains, as trec_eval's ndcg_cut.10 (and BEIR)
+    recall@100 R@100       relevant documents (grade >= 1) found in the top 100
+    mrr@10     RR@10       reciprocal rank of the first relevant document in the top 10
+    map        AP          average precision over the whole run (the run is `depth` deep)
+
+Every metric is averaged over *all* judged queries of the split: a query the run has no hits for
+counts as 0 (trec_eval -c), so a run that silently drops queries cannot score higher.
+
+Significance: a paired, two-sided t-test over the per-query values (`scipy.stats.ttest_rel`),
+the test Smucker, Allan & Carterette (CIKM 2007) found to agree with the randomisation test on
+IR metrics, with Holm-Bonferroni correction across all the comparisons of one report.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import SourceFormatError
+
+METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
+SIGNIFICANCE_TEST = "paired two-sided t-test over per-query values (scipy.stats.ttest_rel), Holm-Bonferroni corrected"
+SCHEMA_VERSION = 1
+
+
+class DatasetError(SourceFormatError):
+    """A judged collection (BEIR folder) is missing files or its judgments do not match its corpus or queries."""
+
+
+def ir_measures_for(names: Sequence[str] = METRICS) -> dict:
+    """Our stable metric keys -> ir-measures measure objects."""
+    from ir_measures import AP, RR, R, nDCG
+
+    table = {"ndcg@10": nDCG @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10, "map": AP}
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(table)}")
+    return {n: table[n] for n in names}
+
+
+# -- judged collections -------------------------------------------------------------------------
+
+
+@dataclass
+class JudgedCollection:
+    """A BEIR-style folder, checked: every judged query has text and every judged document exists."""
+
+    name: str
+    path: Path
+    split: str
+    corpus_path: Path
+    queries: dict[str, str]  # judged queries only, in the fixed evaluation order
+    qrels: dict[str, dict[str, int]]  # judged queries only
+    documents: int  # distinct ids of documents that have text (what gets indexed)
+    unreadable: int = 0
+    empty: int = 0
+    all_queries: int = 0
+    unjudged_dropped: list[str] = field(default_factory=list)
+    warmup_queries: list[str] = field(default_factory=list)  # texts of queries outside the judged set
+
+    @property
+    def judgments(self) -> int:
+        return sum(len(v) for v in self.qrels.values())
+
+
+def _first_existing(folder: Path, stem: str) -> Path | None:
+    for suffix in ("", ".bz2", ".gz"):
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _examples(items: Iterable[str], limit: int = 5) -> str:
+    items = sorted(items)
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def locate_collection(path: str | Path, split: str) -> tuple[Path, Path, Path]:
+    """(corpus, queries, qrels) files of a BEIR folder, or a DatasetError naming every missing one."""
+    folder = Path(path)
+    if not folder.exists():
+        raise DatasetError(f"dataset folder {folder} does not exist")
+    if not folder.is_dir():
+        raise DatasetError(f"--dataset must be a BEIR-style folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); {folder} is a file")
+    if not re.match(r"^[A-Za-z0-9_.-]+$", split):
+        raise DatasetError(f"invalid split name {split!r}")
+    corpus = _first_existing(folder, "corpus.jsonl")
+    queries = _first_existing(folder, "queries.jsonl")
+    qrels = _first_existing(folder / "qrels", f"{split}.tsv")
+    missing = []
+    if corpus is None:
+        missing.append("corpus.jsonl")
+    if queries is None:
+        missing.append("queries.jsonl")
+    if qrels is None:
+        available = sorted(p.name.split(".")[0] for p in (folder / "qrels").glob("*.tsv*")) if (folder / "qrels").is_dir() else []
+        hint = f" (available splits: {', '.join(available)})" if available else " (there is no qrels/ folder)"
+        missing.append(f"qrels/{split}.tsv{hint}")
+    if missing:
+        raise DatasetError(f"dataset {folder} is missing {'; '.join(missing)}. A BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    return corpus, queries, qrels
+
+
+def load_collection(path: str | Path, split: str = "test", *, max_queries: int | None = None, seed: int = 0) -> JudgedCollection:
+    """Reads and checks a judged collection. Errors name the file and the offending ids."""
+    from .sources import read_jsonl, read_qrels, read_queries
+
+    corpus_path, queries_path, qrels_path = locate_collection(path, split)
+    ids: set[str] = set()
+    all_ids: set[str] = set()
+    unreadable: list[str] = []
+    empty = 0
+    for record in read_jsonl(corpus_path):
+        if record.error or record.document is None:
+            unreadable.append(f"{record.location}: {record.error}")
+            continue
+        all_ids.add(record.document.id)
+        if record.document.is_empty:
+            empty += 1
+        else:
+            ids.add(record.document.id)
+    if not ids:
+        detail = f" ({len(unreadable)} unreadable lines, first: {unreadable[0]})" if unreadable else ""
+        raise DatasetError(f"{corpus_path} holds no documents with text{detail}")
+    queries = read_queries(queries_path)
+    qrels = read_qrels(qrels_path)
+    if not qrels:
+        raise DatasetError(f"{qrels_path} holds no judgments")
+    unknown_queries = [q for q in qrels if q not in queries]
+    if unknown_queries:
+        raise DatasetError(
+            f"{qrels_path} judges {len(unknown_queries)} queries that {queries_path.name} does not have: {_examples(unknown_queries)}"
+        )
+    unknown_docs = {d for judged in qrels.values() for d in judged if d not in all_ids}
+    if unknown_docs:
+        detail = ""
+        if unreadable:
+            detail = f"; {len(unreadable)} lines of {corpus_path.name} could not be read (first: {unreadable[0]})"
+        raise DatasetError(
+            f"{qrels_path} names {len(unknown_docs)} documents that are not in {corpus_path.name}: {_examples(unknown_docs)}{detail}"
+        )
+    whitespace = [d for d in ids if any(c.isspace() for c in d)] + [q for q in qrels if any(c.isspace() for c in q)]
+    if whitespace:
+        raise DatasetError(f"ids with whitespace cannot be written to TREC run files: {_examples(whitespace)}")
+    # A query whose judgments are all 0 has no relevant document: every metric is 0 whatever the
+    # engine does, so it is left out (as trec_eval leaves it out of its averages).
+    no_relevant = [q for q, judged in qrels.items() if max(judged.values()) <= 0]
+    dropped = set(no_relevant)
+    order = [q for q in qrels if q not in dropped]
+    blank = [q for q in order if not queries[q].strip()]
+    if blank:
+        raise DatasetError(f"{queries_path} has empty text for judged queries {_examples(blank)}")
+    if max_queries is not None and max_queries < len(order):
+        keep = set(random.Random(seed).sample(order, max_queries))
+        order = [q for q in order if q in keep]
+    # Warm-up queries come from outside the judged set where the collection has any, so a timed
+    # query never meets an engine cache that its own warm-up filled.
+    unjudged = sorted(q for q in queries if q not in qrels and queries[q].strip())
+    warmup = [queries[q] for q in random.Random(seed).sample(unjudged, min(len(unjudged), 200))]
+    name = Path(path).resolve().name
+    return JudgedCollection(
+        name=name,
+        path=Path(path),
+        split=split,
+        corpus_path=corpus_path,
+        queries={q: queries[q] for q in order},
+        qrels={q: qrels[q] for q in order},
+        documents=len(ids),
+        unreadable=len(unreadable),
+        empty=empty,
+        all_queries=len(queries),
+        unjudged_dropped=sorted(no_relevant),
+        warmup_queries=warmup,
+    )
+
+
+# -- run files ----------------------------------------------------------------------------------
+
+
+def write_trec_run(path: str | Path, run: Mapping[str, Sequence[tuple[str, float]]], tag: str) -> Path:
+    """`qid Q0 docid rank score tag`, queries in the given order, full float precision (a rounded
+    score would invent ties, and trec_eval orders by score, breaking ties by document id)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not re.match(r"^\S+$", tag):
+        raise ValueError(f"run tag {tag!r} must not contain whitespace")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for qid, hits in run.items():
+            for rank, (doc_id, score) in enumerate(hits, start=1):
+                handle.write(f"{qid} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
+    tmp.replace(path)
+    return path
+
+
+def read_trec_run(path: str | Path) -> list:
+    import ir_measures
+
+    return list(ir_measures.read_trec_run(str(path)))
+
+
+def qrels_records(qrels: Mapping[str, Mapping[str, int]]) -> list:
+    import ir_measures
+
+    return [ir_measures.Qrel(q, d, int(g)) for q, judged in qrels.items() for d, g in judged.items()]
+
+
+@dataclass
+class Evaluation:
+    """Means over all judged queries, and each query's value (0 where the run has no hits)."""
+
+    means: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+
+
+def evaluate_run(qrels: Mapping[str, Mapping[str, int]], run: str | Path | Iterable, metrics: Sequence[str] = METRICS) -> Evaluation:
+    """Scores a run (a TREC run file, or ir-measures ScoredDocs) with ir-measures."""
+    import ir_measures
+
+    measures = ir_measures_for(metrics)
+    by_measure = {str(m): name for name, m in measures.items()}
+    scored = read_trec_run(run) if isinstance(run, (str, Path)) else list(run)
+    judged = set(qrels)
+    scored = [s for s in scored if s.query_id in judged]
+    per_query = {name: {q: 0.0 for q in qrels} for name in metrics}
+    evaluator = ir_measures.evaluator(list(measures.values()), qrels_records(qrels))
+    for metric in evaluator.iter_calc(scored):
+        name = by_measure[str(metric.measure)]
+        per_query[name][metric.query_id] = float(metric.value)
+    n = len(qrels)
+    means = {name: (sum(values.values()) / n if n else 0.0) for name, values in per_query.items()}
+    return Evaluation(means, per_query)
+
+
+# -- significance ---------------------------------------------------------------------------------
+
+
+def paired_test(treatment: Mapping[str, float], control: Mapping[str, float]) -> dict:
+    """Paired two-sided t-test over the queries both sides have. Identical values: p = 1."""
+    from scipy import stats
+
+    queries = [q for q in treatment if q in control]
+    if len(queries) < 2:
+        raise ValueError("a paired test needs at least two queries judged on both sides")
+    a = [float(treatment[q]) for q in queries]
+    b = [float(control[q]) for q in queries]
+    diffs = [x - y for x, y in zip(a, b)]
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    if all(abs(d - diffs[0]) < 1e-15 for d in diffs):
+        # No variance in the differences: either no difference at all (p = 1), or the same shift
+        # on every query (the t statistic is infinite, p = 0).
+        identical = abs(diffs[0]) < 1e-15
+        t, p = (0.0, 1.0) if identical else (math.copysign(math.inf, diffs[0]), 0.0)
+    else:
+        result = stats.ttest_rel(a, b)
+        t, p = float(result.statistic), float(result.pvalue)
+    return {"n": len(queries), "treatment_mean": mean_a, "control_mean": mean_b, "delta": mean_a - mean_b, "t": t, "p": p}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order (monotone, capped at 1)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for position, i in enumerate(order):
+        running = max(running, min(1.0, (m - position) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+# -- latency and ANN recall ------------------------------------------------------------------------
+
+
+def percentiles(values: Sequence[float], points: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
+    """Linear-interpolated percentiles (numpy's default), keyed p50, p95, p99."""
+    import numpy as np
+
+    if not values:
+        raise ValueError("no values")
+    array = np.asarray(values, dtype=float)
+    return {f"p{int(p) if float(p).is_integer() else p}": float(np.percentile(array, p)) for p in points}
+
+
+def ann_recall(approximate: Mapping[str, Sequence[str]], exact: Mapping[str, Sequence[str]], k: int = 10) -> float:
+    """Mean over queries of |approx top-k ∩ exact top-k| / |exact top-k| (queries with an empty
+    exact list are skipped)."""
+    values = []
+    for q, truth in exact.items():
+        truth = list(truth)[:k]
+        if not truth:
+            continue
+        found = set(list(approximate.get(q, ()))[:k])
+        values.append(len(found & set(truth)) / len(truth))
+    if not values:
+        raise ValueError("no query has an exact top-k to compare with")
+    return sum(values) / len(values)
+
+
+def overlap_at(a: Mapping[str, Sequence[str]], b: Mapping[str, Sequence[str]], k: int = 10) -> float:
+    """Mean over the queries of |top-k(a) ∩ top-k(b)| / k: how much two runs agree at the top."""
+    queries = set(a) | set(b)
+    if not queries:
+        return 1.0
+    return sum(len(set(list(a.get(q, ()))[:k]) & set(list(b.get(q, ()))[:k])) / k for q in queries) / len(queries)
+
+
+# -- results.json schema --------------------------------------------------------------------------
+
+_NUM = {"type": ["number", "null"]}
+_INT = {"type": ["integer", "null"]}
+_STR = {"type": ["string", "null"]}
+
+_BREAKDOWN = {
+    "type": "object",
+    "required": ["mean", "p50", "p95"],
+    "properties": {"mean": {"type": "number"}, "p50": {"type": "number"}, "p95": {"type": "number"}},
+}
+
+LATENCY_SCHEMA = {
+    "type": "object",
+    "required": ["queries", "errors", "warmup", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "qps", "seconds", "breakdown_ms"],
+    "properties": {
+        "queries": {"type": "integer", "minimum": 0},
+        "errors": {"type": "integer", "minimum": 0},
+        "warmup": {"type": "integer", "minimum": 0},
+        "p50_ms": _NUM, "p95_ms": _NUM, "p99_ms": _NUM, "mean_ms": _NUM,
+        "qps": _NUM,
+        "seconds": {"type": "number"},
+        "breakdown_ms": {
+            "type": "object",
+            "required": ["encode_ms", "engine_ms", "fusion_ms", "total_ms"],
+            "properties": {k: _BREAKDOWN for k in ("encode_ms", "engine_ms", "fusion_ms", "total_ms")},
+        },
+    },
+}
+
+MODE_SCHEMA = {
+    "type": "object",
+    "required": ["status", "error", "queries", "run_file", *METRICS, "latency"],
+    "properties": {
+        "status": {"enum": ["ok", "failed", "unsupported", "pending"]},
+        "error": _STR,
+        "queries": {"type": "integer", "minimum": 0},
+        "run_file": _STR,
+        **{m: {"type": ["number", "null"], "minimum": 0, "maximum": 1} for m in METRICS},
+        "latency": {"type": "object", "patternProperties": {"^[0-9]+$": LATENCY_SCHEMA}, "additionalProperties": False},
+    },
+}
+
+ENGINE_SCHEMA = {
+    "type": "object",
+    "required": [
+        "status", "error", "version", "url", "index", "physical", "documents", "indexing_docs_per_second",
+        "encoding_docs_per_second", "index_bytes", "ann_recall@10", "indexing", "modes",
+    ],
+    "properties": {
+        "status": {"enum": ["ok", "failed", "unavailable", "pending"]},
+        "error": _STR,
+        "version": _STR,
+        "url": _STR,
+        "index": {"type": "string"},
+        "physical": _STR,
+        "documents": _INT,
+        "indexing_docs_per_second": _NUM,
+        "encoding_docs_per_second": _NUM,
+        "index_bytes": _INT,
+        "ann_recall@10": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "indexing": {
+            "type": ["object", "null"],
+            "required": ["reused", "seconds", "docs_per_second", "encode_seconds", "write_seconds", "measured_at"],
+            "properties": {
+                "reused": {"type": "boolean"},
+                "seconds": _NUM, "docs_per_second": _NUM, "encode_seconds": _NUM, "write_seconds": _NUM,
+                "measured_at": _STR,
+            },
+        },
+        "modes": {"type": "object", "additionalProperties": MODE_SCHEMA},
+    },
+}
+
+RESULTS_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "neural-search compare results.json",
+    "type": "object",
+    "required": [
+        "schema_version", "status", "missing", "command", "started_at", "finished_at", "dataset", "settings",
+        "environment", "encoding", "engines", "significance", "agreement",
+    ],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "status": {"enum": ["running", "complete", "partial", "interrupted", "failed"]},
+        "missing": {"type": "array", "items": {"type": "string"}},
+        "command": {"type": "string"},
+        "started_at": {"type": "string"},
+        "finished_at": _STR,
+        "dataset": {
+            "type": "object",
+            "required": ["name", "path", "split", "documents", "queries", "judged_queries", "judgments"],
+            "properties": {
+                "name": {"type": "string"}, "path": {"type": "string"}, "split": {"type": "string"},
+                "documents": {"type": "integer"}, "queries": {"type": "integer"},
+                "judged_queries": {"type": "integer"}, "judgments": {"type": "integer"},
+            },
+        },
+        "settings": {
+            "type": "object",
+            "required": ["engines", "modes", "k", "depth", "concurrency", "warmup", "seed", "max_queries", "index", "encode_sample", "metrics"],
+            "properties": {
+                "engines": {"type": "array", "items": {"type": "string"}},
+                "modes": {"type": "array", "items": {"type": "string"}},
+                "k": {"type": "integer", "minimum": 1},
+                "depth": {"type": "integer", "minimum": 1},
+                "concurrency": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                "warmup": {"type": "integer", "minimum": 0},
+                "seed": {"type": "integer"},
+                "max_queries": _INT,
+                "index": {"type": "string"},
+                "encode_sample": {"type": "integer", "minimum": 0},
+                "metrics": {"type": "object"},
+            },
+        },
+        "environment": {
+            "type": "object",
+            "required": ["machine", "python", "libraries", "model", "engines"],
+            "properties": {
+                "machine": {"type": "object"},
+                "python": {"type": "string"},
+                "libraries": {"type": "object", "additionalProperties": _STR},
+                "model": {"type": ["object", "null"]},
+                "engines": {"type": "object"},
+            },
+        },
+        "encoding": {
+            "type": "object",
+            "required": ["docs_per_second", "sample", "seconds", "corpus_encoded", "corpus_cached", "corpus_seconds"],
+            "properties": {
+                "docs_per_second": _NUM, "sample": {"type": "integer"}, "seconds": _NUM,
+                "corpus_encoded": _INT, "corpus_cached": _INT, "corpus_seconds": _NUM,
+            },
+        },
+        "engines": {"type": "object", "additionalProperties": ENGINE_SCHEMA},
+        "significance": {
+            "type": "object",
+            "required": ["test", "metric", "alpha", "comparisons"],
+            "properties": {
+                "test": {"type": "string"},
+                "metric": {"type": "string"},
+                "alpha": {"type": "number"},
+                "comparisons": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["engine", "hybrid", "baseline", "n", "hybrid_mean", "baseline_mean", "delta", "t", "p", "p_holm", "significant"],
+                        "properties": {
+                            "engine": {"type": "string"}, "hybrid": {"type": "string"}, "baseline": {"type": "string"},
+                            "n": {"type": "integer"}, "hybrid_mean": {"type": "number"}, "baseline_mean": {"type": "number"},
+                            "delta": {"type": "number"}, "t": _NUM, "p": {"type": "number"}, "p_holm": {"type": "number"},
+                            "significant": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+        "agreement": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["mode", "engine", "reference", "ndcg@10_delta", "overlap@10"],
+                "properties": {
+                    "mode": {"type": "string"}, "engine": {"type": "string"}, "reference": {"type": "string"},
+                    "ndcg@10_delta": {"type": "number"}, "overlap@10": {"type": "number"},
+                },
+            },
+        },
+    },
+}
+
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def schema_errors(value: Any, schema: Mapping[str, Any] = RESULTS_SCHEMA, where: str = "$") -> list[str]:
+    """Checks `value` against the subset of JSON Schema used above (type, enum, const, required,
+    properties, patternProperties, additionalProperties, items, minimum, maximum). Returns the
+    problems, each with its JSON path; [] when valid. (The tests also run `jsonschema` on it.)"""
+    problems: list[str] = []
+    if "const" in schema and value != schema["const"]:
+        return [f"{where}: must be {schema['const']!r}, got {value!r}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: must be one of {schema['enum']}, got {value!r}"]
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_TYPES[t](value) for t in types):
+            return [f"{where}: expected {' or '.join(types)}, got {type(value).__name__} {value!r:.60}"]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            problems.append(f"{where}: {value} is below the minimum {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            problems.append(f"{where}: {value} is above the maximum {schema['maximum']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                problems.append(f"{where}: missing key {key!r}")
+        properties = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
+        additional = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            path = f"{where}.{key}"
+            if key in properties:
+                problems.extend(schema_errors(item, properties[key], path))
+                continue
+            matched = [s for p, s in patterns.items() if re.search(p, key)]
+            for sub in matched:
+                problems.extend(schema_errors(item, sub, path))
+            if matched:
+                continue
+            if additional is False:
+                problems.append(f"{where}: unexpected key {key!r}")
+            elif isinstance(additional, dict):
+                problems.extend(schema_errors(item, additional, path))
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            problems.extend(schema_errors(item, schema["items"], f"{where}[{i}]"))
+    return problems
+
+
+def validate_results(data: Any) -> None:
+    """Raises ValueError listing every way `data` departs from RESULTS_SCHEMA."""
+    problems = schema_errors(data)
+    if problems:
+        raise ValueError("results.json does not match the schema:\n  " + "\n  ".join(problems[:50]))

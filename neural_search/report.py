@@ -1,0 +1,630 @@
+"""Turns a comparison's results.json into report.md, REPRODUCE.md and PNG plots.
+
+Everything here is a pure function of the results dictionary, so a report can be rebuilt at any
+time (`neural-search compare --report-only --out DIR`) and never needs editing by hand.
+Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .evaluation import METRICS
+
+AGREEMENT_THRESHOLD = 0.01
+PUBLISHED_THRESHOLD = 0.02
+METRIC_LABELS = {"ndcg@10": "nDCG@10", "recall@100": "R@100", "mrr@10": "MRR@10", "map": "MAP"}
+ENGINE_COLORS = {"embedded": "#4c72b0", "elasticsearch": "#dd8452", "opensearch": "#55a868", "solr": "#c44e52"}
+MODE_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+
+# Published nDCG@10 figures a run on these collections can be held against.
+PUBLISHED = {
+    ("nfcorpus", "test"): {
+        "bm25": [
+            (0.325, "BEIR (Thakur et al. 2021): Elasticsearch, `english` analyzer (Porter stemming, stopwords), "
+                    "multi_match best_fields over title and text, k1=1.2, b=0.75"),
+            (0.308, "shared/datasets README, measured on this copy: BM25 k1=0.9, b=0.4, no stemming"),
+        ],
+        "knn": [
+            (0.316, "all-MiniLM-L6-v2 on BEIR NFCorpus (sentence-transformers / MTEB), exact search"),
+        ],
+    },
+}
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "–"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+def best_marks(values: Sequence[float | None], higher_is_better: bool, digits: int) -> list[bool]:
+    """Which cells hold the best value of their column (ties at the shown precision all win)."""
+    shown = [None if v is None else round(v, digits) for v in values]
+    present = [v for v in shown if v is not None]
+    if len(present) < 2:
+        return [False] * len(values)
+    best = max(present) if higher_is_better else min(present)
+    return [v is not None and v == best for v in shown]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
+    align = align or ["l"] + ["r"] * (len(headers) - 1)
+    rule = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _column(rows: list[dict], key: str, higher: bool, digits: int, fmt: Callable[[Any], str] | None = None) -> list[str]:
+    values = [r.get(key) for r in rows]
+    marks = best_marks(values, higher, digits)
+    fmt = fmt or (lambda v: _fmt(v, digits))
+    return [f"**{fmt(v)}**" if m else fmt(v) for v, m in zip(values, marks)]
+
+
+def _engines(results: dict) -> list[str]:
+    return list(results.get("engines", {}))
+
+
+def _modes(results: dict) -> list[str]:
+    return list(results.get("settings", {}).get("modes", []))
+
+
+def _ok_modes(results: dict) -> list[tuple[str, str, dict]]:
+    out = []
+    for engine, entry in results.get("engines", {}).items():
+        for mode in _modes(results):
+            m = entry.get("modes", {}).get(mode)
+            if m and m.get("status") == "ok":
+                out.append((engine, mode, m))
+    return out
+
+
+def _mode_order(results: dict) -> dict[str, int]:
+    return {m: i for i, m in enumerate(_modes(results))}
+
+
+# -- explanations ----------------------------------------------------------------------------------
+
+
+def explain_gap(results: dict, mode: str, engine: str, reference: str, overlap: float) -> str:
+    """Why `engine` and `reference` disagree on `mode`, from what the run measured."""
+    engines = results["engines"]
+    ann = engines.get(engine, {}).get("ann_recall@10")
+    ref_ann = engines.get(reference, {}).get("ann_recall@10")
+
+    def ann_note(name: str, value: float | None) -> str:
+        if name == "embedded":
+            return "the embedded engine searches exactly"
+        return f"{name} searches an HNSW graph (approximate; ANN recall@10 {_fmt(value, 3)} against exact search)"
+
+    if mode == "knn":
+        return (
+            f"approximate vs exact nearest neighbours: {ann_note(engine, ann)}; {ann_note(reference, ref_ann)}. "
+            f"The top 10 agree on {overlap:.0%} of the documents."
+        )
+    if mode == "bm25":
+        parts = []
+        if {engine, reference} & {"embedded"}:
+            parts.append(
+                "Lucene stores each document's length in one byte (SmallFloat norms, lossy above ~40 tokens) "
+                "while the embedded engine (bm25s) uses exact lengths, so close scores order differently"
+            )
+        parts.append(f"the top 10 agree on {overlap:.0%} of the documents")
+        return "; ".join(parts) + "."
+    if mode == "hybrid:native":
+        return (
+            "native hybrid is each engine's own score arithmetic, not a shared algorithm: Elasticsearch adds its BM25 "
+            "score (which keeps the legacy (k1+1) factor, 2.2x Solr's) to the kNN similarity in [0, 1], Solr adds its BM25 "
+            "to the same similarity, so the kNN leg weighs about twice as much in Solr; rankings are not expected to agree "
+            f"(top 10 overlap {overlap:.0%})."
+        )
+    knn_notes = [ann_note(e, engines.get(e, {}).get("ann_recall@10")) for e in (engine, reference) if e != "embedded"]
+    return (
+        "fusion runs client-side with the same code for every engine, so the difference comes from the legs: "
+        + ("; ".join(knn_notes) if knn_notes else "both legs")
+        + f". The top 10 agree on {overlap:.0%} of the documents."
+    )
+
+
+def published_rows(results: dict) -> list[dict]:
+    dataset = results.get("dataset", {})
+    refs = PUBLISHED.get((dataset.get("name"), dataset.get("split")))
+    if not refs or results.get("settings", {}).get("max_queries") is not None:
+        return []
+    rows = []
+    for engine, mode, m in _ok_modes(results):
+        for value, source in refs.get(mode, []):
+            rows.append({"engine": engine, "mode": mode, "measured": m["ndcg@10"], "published": value, "delta": m["ndcg@10"] - value, "source": source})
+    return rows
+
+
+def explain_published(mode: str, rows: list[dict]) -> str | None:
+    """A note for a mode whose measured nDCG@10 is far from the first published figure."""
+    first = [r for r in rows if r["mode"] == mode]
+    if not first:
+        return None
+    published = first[0]["published"]
+    far = [r for r in first if r["published"] == published and abs(r["delta"]) > PUBLISHED_THRESHOLD]
+    if not far:
+        return None
+    if mode == "bm25":
+        return (
+            "Every engine here analyses one combined title+text field with the `standard` analyzer (lowercasing only: no "
+            "stemming, no stopword removal), with BM25 k1=1.2, b=0.75. The published 0.325 comes from BEIR's Elasticsearch "
+            "setup with the `english` analyzer (Porter stemming and stopwords) over separate title and text fields. On "
+            "NFCorpus, a medical collection full of inflected terms (`cholesterol`/`cholesterols`, `diet`/`diets`, `eating`/`eat`), "
+            "stemming is worth about 0.02 nDCG@10; the README of the shared datasets measured 0.308 without stemming on this "
+            "copy, which is the figure to compare with."
+        )
+    if mode == "knn":
+        return "The dense figure should be reproduced by exact search within about 0.01; a larger gap points at the text that is encoded (title + text) or the model."
+    return None
+
+
+# -- markdown --------------------------------------------------------------------------------------
+
+
+def render_markdown(results: dict) -> str:
+    r = results
+    d, s, env = r["dataset"], r["settings"], r["environment"]
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Engine comparison: {d['name']} ({d['split']})")
+    add("")
+    add(
+        f"Generated by `neural-search compare` from `results.json` (schema v{r['schema_version']}); started {r['started_at']}, "
+        f"finished {r.get('finished_at') or '–'}. Do not edit: rerun the command below (or `--report-only`) instead."
+    )
+    add("")
+    if r["status"] == "complete":
+        add("**Status: complete** — every engine and mode asked for was measured.")
+    else:
+        add(f"**Status: {r['status']}** — these parts were not measured:")
+        add("")
+        for item in r.get("missing", []):
+            add(f"- {item}")
+    add("")
+    add("## Command")
+    add("")
+    add("```sh")
+    add(r["command"])
+    add("```")
+    add("")
+    add(
+        f"Collection: `{d['path']}` — {d['documents']:,} documents, {d['judged_queries']} judged queries of {d['queries']:,} "
+        f"({d['judgments']:,} judgments in qrels/{d['split']}.tsv)."
+        + (f" A seeded sample of {s['max_queries']} judged queries was evaluated." if s.get("max_queries") else "")
+    )
+    add("")
+
+    # relevance
+    rows = [{"engine": e, "mode": mo, **{k: m.get(k) for k in METRICS}} for e, mo, m in _ok_modes(r)]
+    add("## Relevance")
+    add("")
+    add(
+        f"Each judged query run once per engine and mode, {s['depth']} hits deep; TREC runs in `runs/`, scored with "
+        f"ir-measures ({', '.join(f'{METRIC_LABELS[k]} = `{v}`' for k, v in s['metrics'].items())}), averaged over all "
+        f"{d['judged_queries']} judged queries (a query without hits counts 0). Best per column in bold."
+    )
+    add("")
+    if rows:
+        cols = {k: _column(rows, k, True, 4) for k in METRICS}
+        add(table(["engine", "mode", *[METRIC_LABELS[k] for k in METRICS]], [[x["engine"], x["mode"], *[cols[k][i] for k in METRICS]] for i, x in enumerate(rows)], ["l", "l", "r", "r", "r", "r"]))
+    else:
+        add("_No relevance results._")
+    add("")
+    unsupported = [(e, mo, m.get("error")) for e, entry in r["engines"].items() for mo, m in entry["modes"].items() if m["status"] == "unsupported"]
+    if unsupported:
+        add("Not applicable (the engine cannot run the mode): " + "; ".join(f"{e} {mo} ({why})" for e, mo, why in unsupported) + ".")
+        add("")
+
+    # published
+    pub = published_rows(r)
+    if pub:
+        add("### Against published figures")
+        add("")
+        add(table(
+            ["engine", "mode", "nDCG@10 here", "published", "Δ", "published setup"],
+            [[x["engine"], x["mode"], _fmt(x["measured"]), _fmt(x["published"], 3), f"{x['delta']:+.4f}", x["source"]] for x in pub],
+            ["l", "l", "r", "r", "r", "l"],
+        ))
+        add("")
+        for mode in ("bm25", "knn"):
+            note = explain_published(mode, pub)
+            if note:
+                add(f"- **{mode}**: {note}")
+            elif any(x["mode"] == mode for x in pub):
+                add(f"- **{mode}**: within {PUBLISHED_THRESHOLD} of the published figure.")
+        add("")
+
+    # agreement
+    agreement = r.get("agreement", [])
+    if agreement:
+        add("### Agreement between engines (same mode, same vectors)")
+        add("")
+        add(
+            f"Each engine against the reference (the embedded engine where it ran the mode: exact kNN, bm25s BM25). "
+            f"Overlap@10 is the mean share of top-10 documents the two runs have in common. Gaps above {AGREEMENT_THRESHOLD} are explained."
+        )
+        add("")
+        order = _mode_order(r)
+        agreement = sorted(agreement, key=lambda a: (order.get(a["mode"], 99), a["engine"]))
+        add(table(
+            ["mode", "engine", "reference", "Δ nDCG@10", "overlap@10", "within 0.01"],
+            [[a["mode"], a["engine"], a["reference"], f"{a['ndcg@10_delta']:+.4f}", f"{a['overlap@10']:.3f}", "yes" if abs(a["ndcg@10_delta"]) <= AGREEMENT_THRESHOLD else "**no**"] for a in agreement],
+            ["l", "l", "l", "r", "r", "c"],
+        ))
+        add("")
+        gaps = [a for a in agreement if abs(a["ndcg@10_delta"]) > AGREEMENT_THRESHOLD]
+        for a in gaps:
+            add(f"- **{a['engine']} {a['mode']}** ({a['ndcg@10_delta']:+.4f} vs {a['reference']}): {explain_gap(r, a['mode'], a['engine'], a['reference'], a['overlap@10'])}")
+        if not gaps:
+            add(f"All engines agree within {AGREEMENT_THRESHOLD} nDCG@10 in every mode.")
+        add(
+            "- Scores differ in scale, not in ranking, where noted: Elasticsearch and OpenSearch BM25 scores are 2.2x Solr's "
+            "(they keep Lucene's legacy (k1+1) factor); min-max, z-score and L2 normalisation and RRF are unaffected by scale."
+        )
+        add("")
+
+    # significance
+    sig = r.get("significance", {})
+    comps = sig.get("comparisons", [])
+    add("## Significance: hybrid against each single mode")
+    add("")
+    add(
+        f"Test: {sig.get('test')}; metric {METRIC_LABELS.get(sig.get('metric'), sig.get('metric'))} per query; "
+        f"significant when the Holm-adjusted p < {sig.get('alpha')} ({len(comps)} comparisons in the family)."
+    )
+    add("")
+    if comps:
+        add(table(
+            ["engine", "hybrid", "vs", "n", "hybrid", "single", "Δ", "t", "p", "p (Holm)", "significant"],
+            [[c["engine"], c["hybrid"], c["baseline"], str(c["n"]), _fmt(c["hybrid_mean"]), _fmt(c["baseline_mean"]), f"{c['delta']:+.4f}",
+              _fmt(c["t"], 2), f"{c['p']:.2g}", f"{c['p_holm']:.2g}", "**yes**" if c["significant"] else "no"] for c in comps],
+            ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "c"],
+        ))
+    else:
+        add("_No hybrid mode and single mode were both measured on one engine._")
+    add("")
+
+    # latency
+    add("## Latency and throughput")
+    add("")
+    add(
+        f"Every judged query timed again with k={s['k']} hits (candidates {s['depth']} per leg), in one order fixed by seed {s['seed']}, "
+        f"after {s['warmup']} untimed warm-up queries (queries outside the judged set where the collection has them) and with "
+        f"the engine's result caches cleared (Solr core reloaded, Elasticsearch/OpenSearch `_cache/clear`). Time is client-side wall "
+        f"time per query, split into query encoding, the engine call(s) (for client-side hybrid: the slower of the two legs, which "
+        f"run in parallel, the BM25 leg overlapping with encoding) and fusion; QPS = timed queries / wall time with that many client threads. "
+        f"The load generator runs on the same {env['machine'].get('cpu_count')}-core machine as the engines. Best per column in bold."
+    )
+    add("")
+    for c in s["concurrency"]:
+        lat_rows = []
+        for e, mo, m in _ok_modes(r):
+            lat = m.get("latency", {}).get(str(c))
+            if not lat:
+                continue
+            b = lat["breakdown_ms"]
+            lat_rows.append({
+                "engine": e, "mode": mo, "p50": lat["p50_ms"], "p95": lat["p95_ms"], "p99": lat["p99_ms"], "qps": lat["qps"],
+                "encode": b["encode_ms"]["mean"], "engine_ms": b["engine_ms"]["mean"], "fusion": b["fusion_ms"]["mean"], "errors": lat["errors"],
+            })
+        add(f"### Concurrency {c}")
+        add("")
+        if not lat_rows:
+            add("_Not measured._")
+            add("")
+            continue
+        cols = {k: _column(lat_rows, k, k == "qps", 1 if k != "fusion" else 2) for k in ("p50", "p95", "p99", "qps", "encode", "engine_ms", "fusion")}
+        add(table(
+            ["engine", "mode", "p50 ms", "p95 ms", "p99 ms", "QPS", "encode ms", "engine ms", "fusion ms", "errors"],
+            [[x["engine"], x["mode"], cols["p50"][i], cols["p95"][i], cols["p99"][i], cols["qps"][i], cols["encode"][i], cols["engine_ms"][i], cols["fusion"][i], str(x["errors"])] for i, x in enumerate(lat_rows)],
+            ["l", "l", "r", "r", "r", "r", "r", "r", "r", "r"],
+        ))
+        add("")
+        add("(encode / engine / fusion: means)")
+        add("")
+
+    # engines
+    add("## Engines: index size, indexing and encoding speed, ANN recall")
+    add("")
+    enc = r.get("encoding", {})
+    eng_rows = []
+    for e, entry in r["engines"].items():
+        indexing = entry.get("indexing") or {}
+        eng_rows.append({
+            "engine": e, "status": entry["status"], "version": entry.get("version"), "documents": entry.get("documents"),
+            "indexing": entry.get("indexing_docs_per_second"), "encoding": entry.get("encoding_docs_per_second"),
+            "bytes": entry.get("index_bytes"), "ann": entry.get("ann_recall@10"),
+            "reused": indexing.get("reused"), "measured_at": indexing.get("measured_at"),
+        })
+    cols = {
+        "indexing": _column(eng_rows, "indexing", True, 1),
+        "bytes": _column(eng_rows, "bytes", False, 0, _bytes),
+        "ann": _column(eng_rows, "ann", True, 3),
+    }
+    add(table(
+        ["engine", "version", "documents", "indexing docs/s", "encoding docs/s", "index size", "ANN recall@10", "index"],
+        [[x["engine"], _fmt(x["version"]), _fmt(x["documents"]), cols["indexing"][i], _fmt(x["encoding"], 1), cols["bytes"][i], cols["ann"][i],
+          ("reused (built " + (x["measured_at"] or "earlier") + ")") if x["reused"] else ("built in this run" if x["reused"] is False else x["status"])]
+         for i, x in enumerate(eng_rows)],
+        ["l", "l", "r", "r", "r", "r", "r", "l"],
+    ))
+    add("")
+    add(
+        f"- Indexing docs/s: the whole Indexer run (read, embedding-cache lookup, bulk writes, refresh) with the corpus already encoded "
+        f"in the embedding cache, so engines are compared on writing, not on the model. An index that was up to date is reused and "
+        f"shows the rate measured when it was built."
+    )
+    if enc.get("docs_per_second") is not None:
+        add(
+            f"- Encoding docs/s: the bare encoder ({r['environment'].get('model', {}).get('name') if r['environment'].get('model') else 'model'}, cache off) on a seeded sample of "
+            f"{enc['sample']} documents: {enc['docs_per_second']:.1f} docs/s. It runs client-side, so it is the same for every engine; "
+            f"indexing a fresh corpus costs about documents / this rate on top of the indexing time."
+        )
+    if enc.get("corpus_encoded") is not None:
+        add(f"- This run encoded {enc['corpus_encoded']} documents and read {enc['corpus_cached']} from the embedding cache ({_fmt(enc.get('corpus_seconds'), 1)} s).")
+    add(
+        "- ANN recall@10: each engine's kNN top 10 (k=10, candidates = depth) against the embedded engine's exact top 10 for the same "
+        "query vectors, averaged over the judged queries; 1.000 for the embedded engine by construction."
+    )
+    add("- Index size: the engine's own figure for the index on disk (Elasticsearch/OpenSearch primaries store size, Solr core index size, embedded folder size).")
+    add("")
+
+    # plots
+    add("## Plots")
+    add("")
+    add("![nDCG@10 by engine and mode](plots/ndcg.png)")
+    add("")
+    add("![Latency percentiles by engine and mode](plots/latency.png)")
+    add("")
+    add("![Quality against latency](plots/quality_vs_latency.png)")
+    add("")
+
+    # environment
+    add("## Machine and versions")
+    add("")
+    m = env["machine"]
+    mem = m.get("memory_bytes")
+    add(f"- Machine: {m.get('processor') or m.get('machine')}, {m.get('cpu_count')} CPUs, {_bytes(mem) if mem else '? memory'}, {m.get('platform')}"
+        + (f", accelerator {m['accelerator']}" if m.get("accelerator") else ", no accelerator used"))
+    add(f"- Python {env['python']}" + (f", neural-search at commit {env['git_commit']}" if env.get("git_commit") else ""))
+    for e, info in env.get("engines", {}).items():
+        extra = f" (plugins: {', '.join(info['plugins'])})" if info.get("plugins") else ""
+        add(f"- {e}: {info.get('version')}{extra}")
+    model = env.get("model")
+    if model:
+        add(
+            f"- Model: {model['name']}, fingerprint `{model['id']}` (weights sha256 `{model['weights_sha256'][:16]}…`, dim {model['dimension']}, "
+            f"{model['similarity']}, max_seq_length {model['max_seq_length']}, pooling {model['pooling']})"
+        )
+    libs = ", ".join(f"{k} {v}" for k, v in env.get("libraries", {}).items() if v)
+    add(f"- Libraries: {libs}")
+    add("")
+    return "\n".join(lines)
+
+
+def render_reproduce(results: dict) -> str:
+    """Pyserini-style: the command, the scores it should reproduce, and the one-command check."""
+    r = results
+    s = r["settings"]
+    lines = [
+        f"# Reproducing the {r['dataset']['name']} ({r['dataset']['split']}) comparison",
+        "",
+        f"Generated with the report (from `results.json`, {r.get('finished_at') or r['started_at']}); do not edit by hand.",
+        "",
+        "Engines up (`make engines-up`), then:",
+        "",
+        "```sh",
+        r["command"],
+        "```",
+        "",
+        "To check a build against these scores, run the same command into another folder with `--expect`; it exits 3 and names "
+        "every score that moved by more than the tolerance (0.002 for exact results; 0.01 for results that depend on approximate kNN "
+        "search on Elasticsearch, OpenSearch and Solr, whose HNSW graphs differ from build to build):",
+        "",
+        "```sh",
+        _with_expect(r["command"], r["settings"]),
+        "```",
+        "",
+        f"Expected scores (ir-measures, mean over {r['dataset']['judged_queries']} judged queries, runs {s['depth']} deep):",
+        "",
+    ]
+    rows = [[e, mo, *[_fmt(m.get(k)) for k in METRICS]] for e, mo, m in _ok_modes(r)]
+    lines.append(table(["engine", "mode", *[METRIC_LABELS[k] for k in METRICS]], rows, ["l", "l", "r", "r", "r", "r"]) if rows else "_None measured._")
+    lines += [
+        "",
+        "Latency and throughput depend on the machine and are not expected to reproduce; the relevance scores are. "
+        "Indexes named `" + s["index"] + "` are reused when up to date (same document count and model fingerprint); add `--reindex` to rebuild them.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _with_expect(command: str, settings: dict) -> str:
+    import shlex
+
+    parts = shlex.split(command)
+    if "--out" in parts:
+        i = parts.index("--out")
+        expected = Path(parts[i + 1]) / "results.json"
+        parts[i + 1] = f"/tmp/{settings.get('index', 'compare')}-check"
+        parts += ["--expect", str(expected)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def summary_text(results: dict) -> str:
+    lines = [f"{'engine':<14}{'mode':<24}{'nDCG@10':>9}{'R@100':>8}{'p50 ms':>9}{'QPS':>8}"]
+    c = str(results["settings"]["concurrency"][0]) if results["settings"]["concurrency"] else "1"
+    for e, mo, m in _ok_modes(results):
+        lat = m.get("latency", {}).get(c) or {}
+        lines.append(f"{e:<14}{mo:<24}{_fmt(m['ndcg@10']):>9}{_fmt(m['recall@100']):>8}{_fmt(lat.get('p50_ms'), 1):>9}{_fmt(lat.get('qps'), 1):>8}")
+    return "\n".join(lines)
+
+
+# -- plots -------------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(engine: str, index: int) -> str:
+    return ENGINE_COLORS.get(engine, f"C{index % 10}")
+
+
+def plot_ndcg(results: dict, path: Path) -> Path:
+    plt = _pyplot()
+    engines, modes = _engines(results), _modes(results)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(modes) + 2), 4.6))
+    width = 0.8 / max(1, len(engines))
+    for i, engine in enumerate(engines):
+        xs, ys = [], []
+        for j, mode in enumerate(modes):
+            m = results["engines"][engine]["modes"].get(mode, {})
+            if m.get("status") == "ok":
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(m["ndcg@10"])
+        bars = ax.bar(xs, ys, width * 0.95, label=engine, color=_color(engine, i))
+        for bar, y in zip(bars, ys):
+            ax.annotate(f"{y:.3f}", (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=6.5, rotation=90)
+    dataset = results["dataset"]
+    refs = PUBLISHED.get((dataset["name"], dataset["split"]), {}) if results["settings"].get("max_queries") is None else {}
+    styles = iter([("--", "0.35"), (":", "0.35"), ("-.", "0.55")])
+    for mode, entries in refs.items():
+        for value, source in entries[:1]:
+            style, color = next(styles, ("--", "0.5"))
+            ax.axhline(value, linestyle=style, color=color, linewidth=1, label=f"published {mode} {value:.3f}")
+    ax.set_xticks(range(len(modes)))
+    ax.set_xticklabels(modes, rotation=20, ha="right")
+    ax.set_ylabel("nDCG@10")
+    top = max([m["ndcg@10"] for _, _, m in _ok_modes(results)] + [v for e in refs.values() for v, _ in e] + [0.1])
+    ax.set_ylim(0, top * 1.25)
+    ax.set_title(f"nDCG@10 by engine and mode — {dataset['name']} ({dataset['split']}, {dataset['judged_queries']} queries)")
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(results: dict, path: Path) -> Path:
+    plt = _pyplot()
+    engines, modes = _engines(results), _modes(results)
+    levels = [str(c) for c in results["settings"]["concurrency"]]
+    fig, axes = plt.subplots(len(levels), 1, figsize=(max(7.0, 1.5 * len(modes) + 2), 3.4 * max(1, len(levels))), squeeze=False)
+    width = 0.8 / max(1, len(engines))
+    for row, level in enumerate(levels):
+        ax = axes[row][0]
+        labeled: set[str] = set()
+        for i, engine in enumerate(engines):
+            for j, mode in enumerate(modes):
+                m = results["engines"][engine]["modes"].get(mode, {})
+                lat = m.get("latency", {}).get(level) if m.get("status") == "ok" else None
+                if not lat:
+                    continue
+                x = j - 0.4 + width * (i + 0.5)
+                ax.bar(x, lat["p50_ms"], width * 0.95, color=_color(engine, i), label=None if engine in labeled else engine)
+                labeled.add(engine)
+                ax.plot([x, x], [lat["p50_ms"], lat["p99_ms"]], color="0.25", linewidth=0.8)
+                ax.plot(x, lat["p95_ms"], marker="_", color="0.1", markersize=7)
+                ax.plot(x, lat["p99_ms"], marker="v", color="0.1", markersize=3.5)
+        handles, labels = ax.get_legend_handles_labels()
+        seen, h2, l2 = set(), [], []
+        for h, lab in zip(handles, labels):
+            if lab and lab not in seen:
+                seen.add(lab)
+                h2.append(h)
+                l2.append(lab)
+        from matplotlib.lines import Line2D
+
+        h2 += [Line2D([], [], marker="_", color="0.1", linestyle="none", markersize=7), Line2D([], [], marker="v", color="0.1", linestyle="none", markersize=3.5)]
+        l2 += ["p95", "p99"]
+        ax.legend(h2, l2, fontsize=7.5, ncol=6, loc="upper left")
+        ax.set_yscale("log")
+        ax.set_ylabel("ms per query (log)")
+        ax.set_xticks(range(len(modes)))
+        ax.set_xticklabels(modes if row == len(levels) - 1 else [""] * len(modes), rotation=20, ha="right")
+        ax.set_title(f"Latency at concurrency {level}: bar = p50, tick = p95, triangle = p99 (k={results['settings']['k']})", fontsize=10)
+        ax.grid(axis="y", alpha=0.3, which="both")
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high * 3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_quality_latency(results: dict, path: Path) -> Path:
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    engines, modes = _engines(results), _modes(results)
+    level = str(results["settings"]["concurrency"][0]) if results["settings"]["concurrency"] else "1"
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for e, mo, m in _ok_modes(results):
+        lat = m.get("latency", {}).get(level)
+        if not lat:
+            continue
+        ax.scatter(lat["p50_ms"], m["ndcg@10"], s=55, color=_color(e, engines.index(e)), marker=MODE_MARKERS[modes.index(mo) % len(MODE_MARKERS)],
+                   edgecolors="black", linewidths=0.5, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"p50 latency, ms (concurrency {level}, log scale)")
+    ax.set_ylabel("nDCG@10")
+    ax.set_title(f"Quality against latency — {results['dataset']['name']} ({results['dataset']['split']})")
+    ax.grid(alpha=0.3, which="both")
+    engine_handles = [Line2D([], [], marker="o", linestyle="none", color=_color(e, i), markeredgecolor="black", label=e) for i, e in enumerate(engines)]
+    mode_handles = [Line2D([], [], marker=MODE_MARKERS[j % len(MODE_MARKERS)], linestyle="none", color="0.7", markeredgecolor="black", label=mo) for j, mo in enumerate(modes)]
+    first = ax.legend(handles=engine_handles, title="engine", fontsize=8, title_fontsize=8, loc="lower right")
+    ax.add_artist(first)
+    ax.legend(handles=mode_handles, title="mode", fontsize=8, title_fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def write_report(results: dict, out: str | Path) -> list[Path]:
+    """report.md, REPRODUCE.md and plots/*.png in `out`; returns the paths written."""
+    out = Path(out)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    written = [
+        plot_ndcg(results, plots / "ndcg.png"),
+        plot_latency(results, plots / "latency.png"),
+        plot_quality_latency(results, plots / "quality_vs_latency.png"),
+    ]
+    for name, text in (("report.md", render_markdown(results)), ("REPRODUCE.md", render_reproduce(results))):
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
