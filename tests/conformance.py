@@ -64,16 +64,6 @@ class StoreConformance:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def reference(cls, encoder, tmp_path_factory, films_index):
-        """The embedded engine over the same documents: the yardstick for the others."""
-        if cls.engine == "embedded":
-            return None
-        store = EmbeddedStore(path=tmp_path_factory.mktemp("reference"))
-        run_indexer(store, encoder, tmp_path_factory.mktemp("ref-state"), "ref", films_records())
-        return SearchClient(store=store, index="ref", encoder=encoder)
-
-    @pytest.fixture(scope="class")
-    @classmethod
     def client(cls, store, encoder, films_index):
         return SearchClient(store=store, index=films_index, encoder=encoder)
 
@@ -146,25 +136,6 @@ class StoreConformance:
         assert client.search("cloned dinosaurs escape on an island", mode="knn", k=3).ids[0] == JURASSIC
         assert client.search("ship sinks after hitting an iceberg", mode="knn", k=3).ids[0] == TITANIC
 
-    def test_bm25_matches_the_reference_ranking(self, client, reference):
-        if reference is None:
-            pytest.skip("the embedded engine is the reference")
-        for query in ("ship iceberg", "a shark terrorizes a beach town", "space station astronauts moon", "war in vietnam"):
-            mine = client.search(query, mode="bm25", k=10).hits
-            ref = reference.search(query, mode="bm25", k=10).hits
-            # Lucene stores document lengths in one byte, so near-ties may swap; the set and the
-            # clear leaders must agree.
-            assert {h.id for h in mine[:8]} <= {h.id for h in ref}, query
-            assert mine[0].id == ref[0].id, query
-
-    def test_knn_matches_exact_search(self, client, reference):
-        if reference is None:
-            pytest.skip("the embedded engine is the reference")
-        for query in ("a pig who wants to be a sheepdog", "robots", "a mafia family"):
-            mine = client.search(query, mode="knn", k=10).ids
-            exact = reference.search(query, mode="knn", k=10).ids
-            assert len(set(mine) & set(exact)) >= 9, query
-
     def test_filters_are_applied_inside_knn(self, client, films):
         in_90s = [d for d in films if 1990 <= d.metadata.get("year", 0) < 1995]
         assert len(in_90s) >= 10
@@ -222,3 +193,30 @@ class StoreConformance:
                 client.search("iceberg", mode="hybrid", fusion="native")
             result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="native", allow_fallback=True, k=5)
             assert result.ids[0] == TITANIC and "fell back" in result.note
+
+
+class ServerConformance(StoreConformance):
+    """What the servers must also do: agree with the embedded engine's exact kNN and its BM25."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def reference(cls, encoder, tmp_path_factory, films_index):
+        """The embedded engine over the same documents: the yardstick for the others."""
+        store = EmbeddedStore(path=tmp_path_factory.mktemp("reference"))
+        run_indexer(store, encoder, tmp_path_factory.mktemp("ref-state"), "ref", films_records())
+        return SearchClient(store=store, index="ref", encoder=encoder)
+
+    def test_bm25_matches_the_reference_ranking(self, client, reference):
+        for query in ("ship iceberg", "a shark terrorizes a beach town", "space station astronauts moon", "war in vietnam"):
+            mine = client.search(query, mode="bm25", k=10).hits
+            ref = reference.search(query, mode="bm25", k=10).hits
+            # Lucene stores document lengths in one byte, so near-ties may swap; the set and the
+            # clear leaders must agree.
+            assert {h.id for h in mine[:8]} <= {h.id for h in ref}, query
+            assert mine[0].id == ref[0].id, query
+
+    def test_knn_matches_exact_search(self, client, reference):
+        for query in ("a pig who wants to be a sheepdog", "robots", "a mafia family"):
+            mine = client.search(query, mode="knn", k=10).ids
+            exact = reference.search(query, mode="knn", k=10).ids
+            assert len(set(mine) & set(exact)) >= 9, query

@@ -2,12 +2,12 @@ import pytest
 
 from neural_search.engines import open_store
 
-from .conformance import StoreConformance
+from .conformance import ServerConformance
 
 pytestmark = pytest.mark.integration
 
 
-class TestElasticsearchConformance(StoreConformance):
+class TestElasticsearchConformance(ServerConformance):
     engine = "elasticsearch"
 
     @pytest.fixture(scope="class")
