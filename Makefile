@@ -30,3 +30,15 @@ unit: install
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
+
+# Engine comparison on NFCorpus (test split): every engine, every mode; relevance, latency,
+# throughput and size side by side (docs/compare.md). `make report REPORT_OUT=reports/example`
+# regenerates the committed example; `make report-check` checks relevance against it.
+REPORT_OUT ?= reports/nfcorpus
+report: install engines-up
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --out $(REPORT_OUT)
+
+.PHONY: report-check
+report-check: install engines-up
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --concurrency 1 --warmup 0 \
+		--out reports/nfcorpus-check --expect reports/example/results.json

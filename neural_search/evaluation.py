@@ -331,11 +331,12 @@ _BREAKDOWN = {
 
 LATENCY_SCHEMA = {
     "type": "object",
-    "required": ["queries", "errors", "warmup", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "qps", "seconds", "breakdown_ms"],
+    "required": ["queries", "errors", "warmup", "load_1m", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "qps", "seconds", "breakdown_ms"],
     "properties": {
         "queries": {"type": "integer", "minimum": 0},
         "errors": {"type": "integer", "minimum": 0},
         "warmup": {"type": "integer", "minimum": 0},
+        "load_1m": _NUM,
         "p50_ms": _NUM, "p95_ms": _NUM, "p99_ms": _NUM, "mean_ms": _NUM,
         "qps": _NUM,
         "seconds": {"type": "number"},

@@ -337,14 +337,18 @@ def render_markdown(results: dict) -> str:
             add("_Not measured._")
             add("")
             continue
-        cols = {k: _column(lat_rows, k, k == "qps", 1 if k != "fusion" else 2) for k in ("p50", "p95", "p99", "qps", "encode", "engine_ms", "fusion")}
+        cols = {k: _column(lat_rows, k, k == "qps", 1) for k in ("p50", "p95", "p99", "qps")}
+        cols.update({k: [_fmt(x[k], 2 if k == "fusion" else 1) for x in lat_rows] for k in ("encode", "engine_ms", "fusion")})
         add(table(
             ["engine", "mode", "p50 ms", "p95 ms", "p99 ms", "QPS", "encode ms", "engine ms", "fusion ms", "errors"],
             [[x["engine"], x["mode"], cols["p50"][i], cols["p95"][i], cols["p99"][i], cols["qps"][i], cols["encode"][i], cols["engine_ms"][i], cols["fusion"][i], str(x["errors"])] for i, x in enumerate(lat_rows)],
             ["l", "l", "r", "r", "r", "r", "r", "r", "r", "r"],
         ))
         add("")
-        add("(encode / engine / fusion: means)")
+        loads = [m.get("latency", {}).get(str(c), {}).get("load_1m") for _, _, m in _ok_modes(r)]
+        loads = [x for x in loads if x is not None]
+        load_note = f" Machine load (1-min average) at the end of the passes: {min(loads):.1f}–{max(loads):.1f} on {env['machine'].get('cpu_count')} CPUs." if loads else ""
+        add(f"Encode / engine / fusion: means of the per-query split; best p50/p95/p99/QPS in bold.{load_note}")
         add("")
 
     # engines
@@ -503,7 +507,7 @@ def _color(engine: str, index: int) -> str:
 def plot_ndcg(results: dict, path: Path) -> Path:
     plt = _pyplot()
     engines, modes = _engines(results), _modes(results)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(modes) + 2), 4.6))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(modes) + 2), 5.2))
     width = 0.8 / max(1, len(engines))
     for i, engine in enumerate(engines):
         xs, ys = [], []
@@ -527,9 +531,9 @@ def plot_ndcg(results: dict, path: Path) -> Path:
     ax.set_xticklabels(modes, rotation=20, ha="right")
     ax.set_ylabel("nDCG@10")
     top = max([m["ndcg@10"] for _, _, m in _ok_modes(results)] + [v for e in refs.values() for v, _ in e] + [0.1])
-    ax.set_ylim(0, top * 1.25)
+    ax.set_ylim(0, top * 1.15)
     ax.set_title(f"nDCG@10 by engine and mode — {dataset['name']} ({dataset['split']}, {dataset['judged_queries']} queries)")
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
@@ -590,7 +594,7 @@ def plot_quality_latency(results: dict, path: Path) -> Path:
 
     engines, modes = _engines(results), _modes(results)
     level = str(results["settings"]["concurrency"][0]) if results["settings"]["concurrency"] else "1"
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5.2))
     for e, mo, m in _ok_modes(results):
         lat = m.get("latency", {}).get(level)
         if not lat:
@@ -604,9 +608,9 @@ def plot_quality_latency(results: dict, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     engine_handles = [Line2D([], [], marker="o", linestyle="none", color=_color(e, i), markeredgecolor="black", label=e) for i, e in enumerate(engines)]
     mode_handles = [Line2D([], [], marker=MODE_MARKERS[j % len(MODE_MARKERS)], linestyle="none", color="0.7", markeredgecolor="black", label=mo) for j, mo in enumerate(modes)]
-    first = ax.legend(handles=engine_handles, title="engine", fontsize=8, title_fontsize=8, loc="lower right")
+    first = ax.legend(handles=engine_handles, title="engine", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(first)
-    ax.legend(handles=mode_handles, title="mode", fontsize=8, title_fontsize=8, loc="lower left")
+    ax.legend(handles=mode_handles, title="mode", fontsize=8, title_fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -1,0 +1,308 @@
+"""`neural-search compare` end to end.
+
+Without engines: bad input (missing files, qrels naming unknown documents, an engine that is
+down) gives a clear error, and a run with an unreachable engine keeps what it measured.
+With engines (`integration`): the ADI collection (82 documents) through every engine, checking
+results.json against the schema and every metric against ir-measures on the run files written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from neural_search.cli import main
+from neural_search.evaluation import METRICS, RESULTS_SCHEMA, schema_errors
+
+ADI = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "adi"
+SERVER_ENGINES = ("elasticsearch", "opensearch", "solr")
+DEFAULT_URLS = {"elasticsearch": "http://127.0.0.1:9200", "opensearch": "http://127.0.0.1:9201", "solr": "http://127.0.0.1:8983/solr"}
+DEAD_SOLR = "http://127.0.0.1:9/solr"  # the discard port: nothing listens there
+
+needs_adi = pytest.mark.skipif(not (ADI / "corpus.jsonl").exists(), reason=f"{ADI} is not there")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+
+def _reachable(engine: str, url: str) -> bool:
+    import requests
+
+    probe = f"{url}/admin/info/system?wt=json" if engine == "solr" else url
+    try:
+        return requests.get(probe, timeout=3).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server_urls(request) -> dict[str, str]:
+    """engine -> URL of every server engine, from the shared `engine_urls` fixture when there is
+    one, else from NEURAL_SEARCH_<ENGINE>_URL (local defaults). Unreachable: skip, or fail when
+    NEURAL_SEARCH_REQUIRE_ENGINES=1."""
+    try:
+        urls = dict(request.getfixturevalue("engine_urls"))
+    except pytest.FixtureLookupError:
+        urls = {e: os.environ.get(f"NEURAL_SEARCH_{e.upper()}_URL") or DEFAULT_URLS[e] for e in SERVER_ENGINES}
+    urls = {e: u for e, u in urls.items() if e in SERVER_ENGINES}
+    down = [f"{e} at {u}" for e, u in urls.items() if not _reachable(e, u)]
+    if down or len(urls) < len(SERVER_ENGINES):
+        message = f"engines not reachable: {', '.join(down) or 'some engine URLs are missing'} (make engines-up)"
+        if os.environ.get("NEURAL_SEARCH_REQUIRE_ENGINES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return urls
+
+
+def _point_at(monkeypatch, urls: dict[str, str]) -> None:
+    for engine, url in urls.items():
+        monkeypatch.setenv(f"NEURAL_SEARCH_{engine.upper()}_URL", url)
+
+
+def _write_beir(root: Path, *, corpus: bool = True, queries: bool = True, qrels: list[tuple[str, str, int]] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if corpus:
+        (root / "corpus.jsonl").write_text('{"_id": "d1", "title": "t", "text": "apples"}\n{"_id": "d2", "title": "", "text": "pears"}\n')
+    if queries:
+        (root / "queries.jsonl").write_text('{"_id": "q1", "text": "apples"}\n{"_id": "q2", "text": "pears"}\n')
+    if qrels is not None:
+        (root / "qrels").mkdir(exist_ok=True)
+        (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels))
+    return root
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["compare", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _common(tmp: Path) -> list[str]:
+    return ["--state-dir", str(tmp / "state"), "--data-dir", str(tmp / "embedded"), "--quiet"]
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+
+def test_missing_dataset_files_are_named(tmp_path, capsys):
+    root = _write_beir(tmp_path / "broken", queries=False)
+    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    assert code == 2
+    assert "missing queries.jsonl" in err and "qrels/test.tsv (there is no qrels/ folder)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_qrels_with_unknown_documents_are_refused(tmp_path, capsys):
+    root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q2", "d77", 1)])
+    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    assert code == 2
+    assert "names 1 documents that are not in corpus.jsonl: 'd77'" in err
+
+
+def test_qrels_with_unknown_queries_are_refused(tmp_path, capsys):
+    root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q5", "d2", 1)])
+    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    assert code == 2 and "judges 1 queries that queries.jsonl does not have: 'q5'" in err
+
+
+def test_an_engine_that_is_down_stops_the_run_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEURAL_SEARCH_SOLR_URL", DEAD_SOLR)
+    root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q2", "d2", 1)])
+    code, _, err = _run(capsys, "--dataset", str(root), "--engine", "solr", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    assert code == 2
+    assert "solr at http://127.0.0.1:9/solr cannot be reached" in err and "make engines-up" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options(tmp_path, capsys):
+    root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q2", "d2", 1)])
+    for extra, message in (
+        (["--modes", "bm25,vector"], "unknown mode 'vector'"),
+        (["--depth", "50"], "--depth must be at least 100"),
+        (["--engines", "embedded,elasticsearch,solr", "--url", "http://127.0.0.1:9200"], "--url names one server"),
+        (["--engine", "solr", "--engines", "solr"], "either --engine or --engines"),
+    ):
+        code, _, err = _run(capsys, "--dataset", str(root), "--out", str(tmp_path / "out"), *extra, *_common(tmp_path))
+        assert code == 2 and message in err, (extra, err)
+
+
+# -- a run that cannot measure everything keeps what it measured --------------------------------
+
+
+@needs_adi
+def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEURAL_SEARCH_SOLR_URL", DEAD_SOLR)
+    out = tmp_path / "out"
+    code, stdout, err = _run(
+        capsys, "--dataset", str(ADI), "--engines", "embedded,solr", "--modes", "bm25,knn,hybrid:rrf", "--max-queries", "8",
+        "--concurrency", "1", "--warmup", "2", "--encode-sample", "4", "--skip-unavailable", "--index-prefix", "cmptest",
+        "--out", str(out), *_common(tmp_path),
+    )
+    assert code == 1
+    assert "these parts were not measured" in err and "solr: everything (unavailable" in err
+    results = json.loads((out / "results.json").read_text())
+    assert schema_errors(results) == []
+    assert results["status"] == "partial"
+    assert results["engines"]["solr"]["status"] == "unavailable"
+    assert results["engines"]["embedded"]["status"] == "ok"
+    assert all(m["status"] == "ok" for m in results["engines"]["embedded"]["modes"].values())
+    assert results["dataset"]["judged_queries"] == 8
+    text = (out / "report.md").read_text()
+    assert "**Status: partial**" in text and "solr: everything (unavailable" in text
+    assert "embedded" in stdout
+
+    # A run that dies part-way leaves results.json as far as it got.
+    from neural_search import compare
+
+    calls = {"n": 0}
+    original = compare.Comparison.latency
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(compare.Comparison, "latency", dying)
+    out2 = tmp_path / "out2"
+    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1",
+                 "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), *_common(tmp_path)])
+    assert code == 130  # the CLI's answer to an interrupt
+    results = json.loads((out2 / "results.json").read_text())
+    assert results["status"] == "interrupted"
+    modes = results["engines"]["embedded"]["modes"]
+    assert modes["bm25"]["status"] == "ok" and "1" in modes["bm25"]["latency"]
+    assert "embedded/knn: latency at concurrency 1" in results["missing"]
+    assert (out2 / "report.md").exists()
+
+
+# -- every engine on ADI -----------------------------------------------------------------------------
+
+
+def _ir_measures_means(qrels_path: Path, run_path: Path, judged: list[str]) -> dict[str, float]:
+    """The metric values ir-measures gives for a run file, averaged over every judged query."""
+    import ir_measures
+    from ir_measures import AP, RR, R, nDCG
+
+    qrels = []
+    with open(qrels_path) as handle:
+        next(handle)
+        for line in handle:
+            q, d, s = line.rstrip("\n").split("\t")
+            if q in judged:
+                qrels.append(ir_measures.Qrel(q, d, int(s)))
+    measures = {"ndcg@10": nDCG @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10, "map": AP}
+    sums = {k: 0.0 for k in measures}
+    names = {str(m): k for k, m in measures.items()}
+    for metric in ir_measures.iter_calc(list(measures.values()), qrels, ir_measures.read_trec_run(str(run_path))):
+        sums[names[str(metric.measure)]] += metric.value
+    return {k: v / len(judged) for k, v in sums.items()}
+
+
+@pytest.mark.integration
+@needs_adi
+def test_adi_across_every_engine(tmp_path, capsys, monkeypatch, server_urls):
+    _point_at(monkeypatch, server_urls)
+    out = tmp_path / "report"
+    modes = "bm25,knn,hybrid:rrf,hybrid:native"
+    argv = [
+        "--dataset", str(ADI), "--split", "test", "--engines", "embedded,elasticsearch,opensearch,solr", "--modes", modes,
+        "--max-queries", "20", "--concurrency", "1,2", "--warmup", "3", "--encode-sample", "8", "--index-prefix", "cmptest",
+        "--out", str(out), *_common(tmp_path),
+    ]
+    code, stdout, err = _run(capsys, *argv, "--reindex")
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+
+    # the schema, by our validator and by jsonschema
+    assert schema_errors(results) == []
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(results, RESULTS_SCHEMA)
+    assert results["status"] == "complete" and results["missing"] == []
+    assert results["settings"]["index"] == "cmptest-adi"
+    assert "--dataset" in results["command"] and "--out" in results["command"]
+
+    all_judged = {line.split("\t")[0] for line in (ADI / "qrels" / "test.tsv").read_text().splitlines()[1:] if line.strip()}
+    assert len(all_judged) == 35
+    judged = sorted({line.split()[0] for line in (out / "runs" / "embedded.knn.trec").read_text().splitlines()})
+    assert results["dataset"]["judged_queries"] == len(judged) == 20 and set(judged) <= all_judged
+
+    for engine, entry in results["engines"].items():
+        assert entry["status"] == "ok", (engine, entry["error"])
+        assert entry["documents"] == 82
+        assert entry["index_bytes"] > 0
+        assert entry["indexing"]["reused"] is False and entry["indexing_docs_per_second"] > 0
+        assert entry["encoding_docs_per_second"] > 0
+        assert 0.9 <= entry["ann_recall@10"] <= 1.0
+        for mode, m in entry["modes"].items():
+            if mode == "hybrid:native" and engine in ("embedded", "opensearch"):
+                assert m["status"] == "unsupported", (engine, m)
+                continue
+            assert m["status"] == "ok", (engine, mode, m["error"])
+            run_path = out / m["run_file"]
+            assert run_path.name == f"{engine}.{mode.replace(':', '-')}.trec"
+            expected = _ir_measures_means(ADI / "qrels" / "test.tsv", run_path, judged)
+            for metric in METRICS:
+                assert m[metric] == pytest.approx(expected[metric], abs=1e-6), (engine, mode, metric)
+            for level in ("1", "2"):
+                lat = m["latency"][level]
+                assert lat["queries"] == 20 and lat["errors"] == 0
+                assert 0 < lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
+                assert lat["qps"] > 0
+                if mode != "bm25":
+                    assert lat["breakdown_ms"]["encode_ms"]["mean"] > 0
+                if mode.startswith("hybrid:") and mode != "hybrid:native":
+                    assert lat["breakdown_ms"]["fusion_ms"]["mean"] > 0
+
+    # engines running the same mode on the same vectors agree closely
+    for mode in ("bm25", "knn", "hybrid:rrf"):
+        values = [results["engines"][e]["modes"][mode]["ndcg@10"] for e in results["engines"]]
+        assert max(values) - min(values) <= 0.01, (mode, values)
+    assert {(a["mode"], a["engine"]) for a in results["agreement"]} >= {("bm25", "solr"), ("knn", "elasticsearch")}
+
+    comparisons = results["significance"]["comparisons"]
+    assert {(c["engine"], c["hybrid"], c["baseline"]) for c in comparisons} >= {("solr", "hybrid:rrf", "bm25"), ("embedded", "hybrid:rrf", "knn")}
+    assert all(0 <= c["p"] <= c["p_holm"] <= 1 for c in comparisons)
+
+    for name in ("report.md", "REPRODUCE.md", "plots/ndcg.png", "plots/latency.png", "plots/quality_vs_latency.png"):
+        assert (out / name).stat().st_size > 0, name
+    for png in (out / "plots").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report_text = (out / "report.md").read_text()
+    assert results["command"] in report_text and "elasticsearch" in report_text and "ttest_rel" in report_text
+
+    # A rerun reuses the indexes (same count, same model), and checks itself against the first run.
+    out2 = tmp_path / "again"
+    code, stdout, err = _run(
+        capsys, "--dataset", str(ADI), "--engines", "embedded,elasticsearch,opensearch,solr", "--modes", "bm25,knn",
+        "--max-queries", "20", "--concurrency", "1", "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2),
+        "--expect", str(out / "results.json"), *_common(tmp_path),
+    )
+    assert code == 0, err
+    again = json.loads((out2 / "results.json").read_text())
+    assert all(entry["indexing"]["reused"] for entry in again["engines"].values())
+    assert all(entry["indexing_docs_per_second"] == results["engines"][e]["indexing_docs_per_second"] for e, entry in again["engines"].items())
+    assert "32 of 32 scores within tolerance" in stdout  # 4 engines x 2 modes x 4 metrics
+
+    # A changed expectation is a regression: exit 3, naming the score.
+    tampered = json.loads((out / "results.json").read_text())
+    tampered["engines"]["solr"]["modes"]["bm25"]["ndcg@10"] += 0.05
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    shutil.rmtree(out2)
+    code, stdout, err = _run(
+        capsys, "--dataset", str(ADI), "--engines", "solr", "--modes", "bm25", "--max-queries", "20", "--concurrency", "1", "--warmup", "0",
+        "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), "--expect", str(tmp_path / "tampered.json"), *_common(tmp_path),
+    )
+    assert code == 3 and "REGRESSION solr/bm25 ndcg@10" in stdout
+
+    # The report can be rebuilt from results.json alone.
+    (out / "report.md").unlink()
+    assert main(["compare", "--report-only", "--out", str(out)]) == 0
+    assert (out / "report.md").read_text() == report_text
