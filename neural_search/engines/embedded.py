@@ -1,7 +1,8 @@
 """The embedded engine: in-process, no server, persisted to a directory.
 
-BM25 comes from `bm25s` (Lucene's BM25 variant, k1=1.2, b=0.75 like Elasticsearch, OpenSearch and
-Solr) over the same `content` field as the servers; kNN is exact (a matrix product over every
+BM25 is Lucene's, computed over a scipy sparse matrix (`lucene_bm25.py`: k1=1.2, b=0.75, Lucene's
+one-byte document lengths), over the same `content` field and analysis as the servers, so the
+rankings agree; kNN is exact (a matrix product over every
 vector), which makes this engine the ground truth for the servers' approximate (HNSW) recall.
 Documents live in one SQLite file per physical index; logical names point at physical indexes
 through `aliases.json`, replaced atomically.
@@ -20,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis import tokenize
+from ..lucene_bm25 import LuceneBM25
 from ..documents import metadata_json
 from ..errors import ConfigurationError, IndexNotFound
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult, matches
@@ -39,8 +41,6 @@ class _Snapshot:
     """Read-only search structures for one generation of a physical index."""
 
     def __init__(self, rows: list[tuple[str, str, str, str, bytes]], dimension: int):
-        import bm25s
-
         self.ids = [r[0] for r in rows]
         self.titles = [r[1] for r in rows]
         self.texts = [r[2] for r in rows]
@@ -53,11 +53,8 @@ class _Snapshot:
         norms = np.linalg.norm(self.matrix, axis=1)
         norms[norms == 0] = 1.0
         self.unit = self.matrix / norms[:, None]
-        self.bm25 = None
-        if rows:
-            self.bm25 = bm25s.BM25(method="lucene", k1=BM25_K1, b=BM25_B)
-            corpus = [tokenize(f"{t}\n{x}".strip()) for t, x in zip(self.titles, self.texts)]
-            self.bm25.index(_as_bm25s_tokens(corpus), show_progress=False)
+        # title and text are two values of one field on the servers (copy_to / copyField).
+        self.bm25 = LuceneBM25([tokenize(t) + tokenize(x) for t, x in zip(self.titles, self.texts)], k1=BM25_K1, b=BM25_B)
 
     def mask(self, filters: tuple[FilterClause, ...]) -> np.ndarray | None:
         if not filters:
@@ -66,14 +63,6 @@ class _Snapshot:
 
     def hit(self, row: int, score: float) -> RawHit:
         return RawHit(self.ids[row], float(score), self.titles[row], self.texts[row], self.metadata[row])
-
-
-def _as_bm25s_tokens(corpus: list[list[str]]):
-    import bm25s
-
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(token, len(vocab)) for token in doc] for doc in corpus]
-    return bm25s.tokenization.Tokenized(ids=ids, vocab=vocab)
 
 
 def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float | None = None) -> list[int]:
@@ -142,9 +131,9 @@ class EmbeddedStore:
 
     # -- protocol -------------------------------------------------------------------------
     def describe(self) -> dict:
-        import bm25s
+        import scipy
 
-        return {"engine": self.engine, "url": self.url, "version": f"bm25s {bm25s.__version__} + numpy {np.__version__}"}
+        return {"engine": self.engine, "url": self.url, "version": f"numpy {np.__version__} + scipy {scipy.__version__}"}
 
     def capabilities(self) -> frozenset[str]:
         return frozenset({"exact_knn"})
@@ -259,12 +248,9 @@ class EmbeddedStore:
     def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
         snapshot = self._snapshot(physical)
         tokens = tokenize(text)
-        if snapshot.bm25 is None or not tokens:
+        if not snapshot.ids or not tokens:
             return []
-        known = [t for t in tokens if t in snapshot.bm25.vocab_dict]
-        if not known:
-            return []
-        scores = np.asarray(snapshot.bm25.get_scores(known), dtype=np.float64)
+        scores = snapshot.bm25.scores(tokens)
         # Lucene returns only documents that contain at least one query term (score > 0).
         return [snapshot.hit(i, scores[i]) for i in _top(scores, snapshot.mask(filters), k, threshold=0.0)]
 
