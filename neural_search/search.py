@@ -149,6 +149,16 @@ class SearchClient:
         self._resolved = (now, physical)
         return physical
 
+    def _check_capabilities(self, filtered: bool) -> None:
+        capabilities = self.store.capabilities()
+        if "knn" not in capabilities:
+            raise CapabilityError(f"{self.store.engine} ({self.store.describe().get('version')}) has no vector search; use mode='bm25' or upgrade the engine")
+        if filtered and "knn_prefilter" not in capabilities:
+            raise CapabilityError(
+                f"{self.store.engine} ({self.store.describe().get('version')}) cannot filter inside a kNN search, so a "
+                "filtered kNN could return fewer than k hits; upgrade the engine or search without filters"
+            )
+
     def _check_model(self, physical: str) -> None:
         if not self.verify_model or physical in self._checked:
             return
@@ -206,6 +216,7 @@ class SearchClient:
         if not text.strip():
             return result([], "empty query text: nothing to match")
         if mode != "bm25":
+            self._check_capabilities(bool(clauses))
             self._check_model(physical)
 
         def timed(fn, *args, **kwargs):

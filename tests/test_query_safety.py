@@ -69,3 +69,15 @@ def test_long_queries_are_cut_at_the_term_limit():
     cut = limit_query_terms(text, 512)
     assert len(tokenize(cut)) == 512
     assert limit_query_terms("short query") == "short query"
+
+
+def test_capabilities_follow_engine_versions():
+    from neural_search.engines.base import capabilities_for, version_tuple
+    from neural_search.engines.elasticsearch import ElasticsearchStore
+    from neural_search.engines.solr import SolrStore
+
+    assert version_tuple("2.19.1-SNAPSHOT") == (2, 19, 1)
+    assert capabilities_for("8.3.0", ElasticsearchStore.CAPABILITY_VERSIONS) == {"knn", "knn_prefilter"}
+    assert capabilities_for("7.17.0", ElasticsearchStore.CAPABILITY_VERSIONS) == frozenset()
+    assert capabilities_for("9.0.0", SolrStore.CAPABILITY_VERSIONS) == {"knn", "native_hybrid"}
+    assert "knn_prefilter" in capabilities_for("9.10.1", SolrStore.CAPABILITY_VERSIONS)

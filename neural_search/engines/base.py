@@ -120,6 +120,23 @@ def matches(metadata: Mapping[str, Any], clause: FilterClause) -> bool:
     return False
 
 
+def version_tuple(version: str) -> tuple[int, ...]:
+    """`9.5.4` -> (9, 5, 4); `2.19.1-SNAPSHOT` -> (2, 19, 1)."""
+    parts = []
+    for piece in version.split("."):
+        digits = re.match(r"\d+", piece)
+        if not digits:
+            break
+        parts.append(int(digits.group()))
+    return tuple(parts)
+
+
+def capabilities_for(version: str, rules: Mapping[str, tuple[int, ...]]) -> frozenset[str]:
+    """The capabilities whose minimum version `version` reaches."""
+    have = version_tuple(version)
+    return frozenset(name for name, minimum in rules.items() if have >= minimum)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, RawHit
+from .base import FilterClause, RawHit, capabilities_for
 from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
 
 
@@ -57,8 +57,11 @@ class ElasticsearchStore(SearchClusterStore):
                 return EngineUnavailable(self.engine, self.config.url, "authentication failed (401): check the username/password or API key")
         return None
 
+    # knn search and its filter arrived in 8.0; `query` and `knn` in one request in 8.4.
+    CAPABILITY_VERSIONS = {"knn": (8, 0), "knn_prefilter": (8, 0), "native_hybrid": (8, 4)}
+
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"native_hybrid", "knn_prefilter"})
+        return capabilities_for(self.version(), self.CAPABILITY_VERSIONS)
 
     def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:
         knn = {"field": "vector", "query_vector": vector.tolist(), "k": k, "num_candidates": num_candidates}

@@ -136,7 +136,7 @@ class EmbeddedStore:
         return {"engine": self.engine, "url": self.url, "version": f"numpy {np.__version__} + scipy {scipy.__version__}"}
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"exact_knn"})
+        return frozenset({"knn", "knn_prefilter", "exact_knn"})
 
     def resolve(self, name: str) -> str | None:
         physical = self._aliases().get(name)

@@ -66,6 +66,7 @@ class SearchClusterStore:
             raise ConfigurationError(f"{type(self).__name__} needs an {self.engine} config, got {config.engine}")
         self.config = config
         self._client = None
+        self._version: str | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -104,6 +105,11 @@ class SearchClusterStore:
     def describe(self) -> dict:
         info = self._call(self.client.info)
         return {"engine": self.engine, "url": self.config.url, "version": info["version"]["number"]}
+
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self.describe()["version"]
+        return self._version
 
     def resolve(self, name: str) -> str | None:
         try:

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import CapabilityError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, RawHit
+from .base import FilterClause, RawHit, capabilities_for
 from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
 
 
@@ -77,10 +77,16 @@ class OpenSearchStore(SearchClusterStore):
     def describe(self) -> dict:
         return {**super().describe(), "plugins": sorted(self.plugins())}
 
+    # Lucene-engine efficient kNN filtering arrived in 2.4; the hybrid query (neural-search plugin) in 2.10.
+    CAPABILITY_VERSIONS = {"knn_prefilter": (2, 4), "native_hybrid": (2, 10)}
+
     def capabilities(self) -> frozenset[str]:
-        caps = {"knn_prefilter"}
-        if "neural-search" in self.plugins() or "opensearch-neural-search" in self.plugins():
-            caps.add("native_hybrid")
+        plugins = self.plugins()
+        if "opensearch-knn" not in plugins:
+            return frozenset()
+        caps = set(capabilities_for(self.version(), self.CAPABILITY_VERSIONS)) | {"knn"}
+        if not plugins & {"neural-search", "opensearch-neural-search"}:
+            caps.discard("native_hybrid")
         return frozenset(caps)
 
     def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, IndexedDoc, RawHit, WriteResult
+from .base import FilterClause, IndexedDoc, RawHit, WriteResult, capabilities_for
 
 CONFIGSET = "neural_search"
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
@@ -112,6 +112,7 @@ class SolrStore:
             raise ConfigurationError("pass either config= or url=/credentials, not both")
         self.config = config
         self._session = None
+        self._version: str | None = None
         self._cores: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -213,8 +214,16 @@ class SolrStore:
         info = self._request("GET", "/admin/info/system")
         return {"engine": self.engine, "url": self.config.url, "version": info["lucene"]["solr-spec-version"]}
 
+    # {!knn} arrived in 9.0; fq as a kNN pre-filter in 9.1.
+    CAPABILITY_VERSIONS = {"knn": (9, 0), "knn_prefilter": (9, 1), "native_hybrid": (9, 0)}
+
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self.describe()["version"]
+        return self._version
+
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"native_hybrid", "knn_prefilter"})
+        return capabilities_for(self.version(), self.CAPABILITY_VERSIONS)
 
     def _status(self, name: str) -> dict:
         return self._admin(action="STATUS", core=name).get("status", {}).get(name) or {}
