@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .errors import ConfigurationError
 
 
 @dataclass
@@ -37,22 +39,43 @@ class CheckpointFile:
         self.path = Path(path)
 
     def load(self) -> Checkpoint | None:
+        """The saved checkpoint, or None. A file that is not a checkpoint is an error (a
+        ConfigurationError, which is a ValueError) that names the file and the way out."""
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"checkpoint {self.path} is corrupt ({exc}); delete it or pass --restart") from exc
-        return Checkpoint(**data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"checkpoint {self.path} is corrupt ({exc}); delete it or pass --restart") from exc
+        known = {f.name for f in fields(Checkpoint)}
+        if not isinstance(data, dict) or not {"engine", "index", "physical", "publish", "source", "model_id"} <= set(data):
+            raise ConfigurationError(f"checkpoint {self.path} is not a neural-search checkpoint; delete it or pass --restart")
+        return Checkpoint(**{k: v for k, v in data.items() if k in known})
 
     def save(self, checkpoint: Checkpoint) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as handle:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(asdict(checkpoint), handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Makes a rename in `directory` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -6,14 +6,18 @@ error messages name the URL without credentials.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigurationError
 
 ENGINES = ("embedded", "elasticsearch", "opensearch", "solr")
 SERVER_ENGINES = ("elasticsearch", "opensearch", "solr")
+log = logging.getLogger(__name__)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 DEFAULT_URLS = {
     "elasticsearch": "http://127.0.0.1:9200",
     "opensearch": "http://127.0.0.1:9201",
@@ -27,13 +31,27 @@ def _env(engine: str, key: str) -> str | None:
 
 
 def strip_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+    """`url` without a `user:password@` part (safe to log and to put in messages), also when
+    the URL is malformed (no scheme, a bad port)."""
+    if not isinstance(url, str):
+        return "<not a URL>"
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+    authority_end = min(ends) if ends else len(rest)
+    authority = rest[:authority_end]
+    if "@" not in authority:
+        return url
+    return f"{scheme}{separator}{authority.rpartition('@')[2]}{rest[authority_end:]}"
+
+
+def _parse_bool(engine: str, key: str, value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigurationError(f"NEURAL_SEARCH_{engine.upper()}_{key} must be one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -50,25 +68,40 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.engine not in SERVER_ENGINES:
             raise ConfigurationError(f"unknown engine {self.engine!r}; choose one of {', '.join(SERVER_ENGINES)}")
-        parts = urlsplit(self.url)
+        if not isinstance(self.url, str):
+            raise ConfigurationError(f"{self.engine} URL must be a string")
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(self.url)!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(self.url)!r}")
-        if parts.username or parts.password:
+        if "@" in parts.netloc:
             # Credentials inside the URL would leak into every log line that names the URL.
-            if self.username or self.password:
+            if self.username is not None or self.password is not None:
                 raise ConfigurationError("give credentials either in the URL or as username/password, not both")
-            object.__setattr__(self, "username", parts.username)
-            object.__setattr__(self, "password", parts.password)
+            object.__setattr__(self, "username", unquote(parts.username) if parts.username is not None else None)
+            object.__setattr__(self, "password", unquote(parts.password) if parts.password is not None else None)
             object.__setattr__(self, "url", strip_credentials(self.url))
         if (self.username is None) != (self.password is None):
-            raise ConfigurationError(f"{self.engine}: basic auth needs both a username and a password")
-        if self.api_key and self.engine == "solr":
+            raise ConfigurationError(
+                f"{self.engine}: basic auth needs both a username and a password (set NEURAL_SEARCH_{self.engine.upper()}_PASSWORD, "
+                f"or name the variable that holds it with --password-env)"
+            )
+        if self.username is not None and (not self.username or ":" in self.username):
+            raise ConfigurationError(f"{self.engine}: a basic-auth username must be non-empty and cannot contain ':'")
+        if self.api_key is not None and self.engine == "solr":
             raise ConfigurationError("Solr takes basic auth, not API keys")
+        if self.api_key is not None and self.username is not None:
+            raise ConfigurationError(f"{self.engine}: give either an API key or a username/password, not both")
         if self.ca_certs and not os.path.isfile(self.ca_certs):
             raise ConfigurationError(f"{self.engine}: CA bundle {self.ca_certs} does not exist")
-        if self.timeout <= 0:
-            raise ConfigurationError("timeout must be positive")
+        if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or self.timeout <= 0:
+            raise ConfigurationError("timeout must be a positive number of seconds")
         object.__setattr__(self, "url", self.url.rstrip("/"))
+        if not self.verify_certs and parts.scheme == "https":
+            log.warning("%s: TLS certificate verification is off for %s; use it only for testing", self.engine, self.url)
 
     def __repr__(self) -> str:
         secret = lambda v: None if v is None else "***"  # noqa: E731
@@ -80,9 +113,30 @@ class EngineConfig:
 
     __str__ = __repr__
 
+    def redacted(self) -> dict:
+        """The settings with secrets masked: for logs, reports and `describe()` output."""
+        return {
+            "engine": self.engine, "url": self.url, "username": self.username,
+            "password": None if self.password is None else "***", "api_key": None if self.api_key is None else "***",
+            "ca_certs": self.ca_certs, "verify_certs": self.verify_certs, "timeout": self.timeout,
+        }
+
+    @property
+    def auth(self) -> str:
+        """How this config authenticates, without the secret: "none", "basic (user)" or "api key"."""
+        if self.api_key is not None:
+            return "api key"
+        if self.username is not None:
+            return f"basic ({self.username})"
+        return "none"
+
     @classmethod
     def from_env(cls, engine: str, **overrides) -> "EngineConfig":
-        """Arguments win over NEURAL_SEARCH_<ENGINE>_{URL,USERNAME,PASSWORD,API_KEY,CA_CERTS,VERIFY_CERTS}."""
+        """Arguments win over NEURAL_SEARCH_<ENGINE>_{URL,USERNAME,PASSWORD,API_KEY,CA_CERTS,VERIFY_CERTS,TIMEOUT}.
+
+        Credentials come from one place: an API key argument replaces the environment's
+        username/password, a username/password argument replaces its API key, and credentials
+        inside a URL argument replace its username/password."""
         values = {
             "url": _env(engine, "URL") or DEFAULT_URLS.get(engine, ""),
             "username": _env(engine, "USERNAME"),
@@ -92,8 +146,22 @@ class EngineConfig:
         }
         verify = _env(engine, "VERIFY_CERTS")
         if verify is not None:
-            values["verify_certs"] = verify.lower() not in ("0", "false", "no", "off")
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            values["verify_certs"] = _parse_bool(engine, "VERIFY_CERTS", verify)
+        timeout = _env(engine, "TIMEOUT")
+        if timeout is not None:
+            try:
+                values["timeout"] = float(timeout)
+            except ValueError:
+                raise ConfigurationError(f"NEURAL_SEARCH_{engine.upper()}_TIMEOUT must be a number of seconds, got {timeout!r}") from None
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        url = overrides.get("url")
+        if isinstance(url, str) and "@" in url.partition("://")[2].partition("/")[0]:
+            values["username"] = values["password"] = None
+        if "api_key" in overrides:
+            values["username"] = values["password"] = None
+        elif "username" in overrides or "password" in overrides:
+            values["api_key"] = None
+        values.update(overrides)
         return cls(engine=engine, **values)
 
     def with_url(self, url: str) -> "EngineConfig":

@@ -22,9 +22,15 @@ class DeadLetterFile:
             return 0
 
     def truncate(self, size: int) -> None:
-        if self.path.exists():
+        """Cuts off entries appended after the checkpoint that recorded `size` (a run killed
+        between appending a batch's entries and saving its checkpoint, or mid-line)."""
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        if self.size() > size:  # never extends: truncate() past the end would pad with NUL bytes
             with open(self.path, "r+b") as handle:
                 handle.truncate(size)
+                handle.flush()
+                os.fsync(handle.fileno())
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
