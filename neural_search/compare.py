@@ -304,6 +304,23 @@ def atomic_write_json(path: Path, data: Any) -> None:
 # -- the comparison --------------------------------------------------------------------------------
 
 
+def latency_stats(timings: list[dict], errors: int, warmup: int, seconds: float, load: float | None) -> dict:
+    """Percentiles of the per-query times (and of their encode/engine/fusion split), and QPS."""
+    total = [float(t["total_ms"]) for t in timings]
+    pct = percentiles(total)
+    breakdown = {}
+    for key in ("encode_ms", "engine_ms", "fusion_ms", "total_ms"):
+        values = [float(t.get(key, 0.0)) for t in timings]
+        p = percentiles(values, (50, 95))
+        breakdown[key] = {"mean": round(sum(values) / len(values), 3), "p50": round(p["p50"], 3), "p95": round(p["p95"], 3)}
+    return {
+        "queries": len(timings), "errors": errors, "warmup": warmup, "load_1m": load,
+        "p50_ms": round(pct["p50"], 3), "p95_ms": round(pct["p95"], 3), "p99_ms": round(pct["p99"], 3),
+        "mean_ms": round(sum(total) / len(total), 3), "qps": round(len(timings) / seconds, 2) if seconds > 0 else None,
+        "seconds": round(seconds, 3), "breakdown_ms": breakdown,
+    }
+
+
 class Comparison:
     def __init__(
         self,
@@ -323,6 +340,8 @@ class Comparison:
         self.out = Path(args.out)
         self.index = index_name(args.index_prefix, collection.name)
         self.stores: dict[str, Any] = {}
+        self.clients: dict[str, Any] = {}
+        self.down: set[str] = set()
         self.physical: dict[str, str] = {}
         self.per_query: dict[tuple[str, str], dict[str, float]] = {}
         self.top10: dict[tuple[str, str], dict[str, list[str]]] = {}
@@ -585,59 +604,72 @@ class Comparison:
         )
         self.save()
 
-    def latency(self, engine: str, client, spec: ModeSpec, concurrency: int) -> dict:
+    def _warm(self, client, spec: ModeSpec, concurrency: int) -> int:
         a = self.args
-        items = list(self.collection.queries.values())
-        random.Random(a.seed).shuffle(items)
-        warm = self.collection.warmup_queries or items
-        warm = [warm[i % len(warm)] for i in range(a.warmup)]
-        self.clear_caches(engine)
+        pool_of = self.collection.warmup_queries or list(self.collection.queries.values())
+        warm = [pool_of[i % len(pool_of)] for i in range(a.warmup)]
         if warm:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 list(pool.map(lambda t: self._search(client, spec, t, a.k), warm))
-        timings: list[dict] = []
-        errors: list[str] = []
+        return len(warm)
 
-        def one(text: str):
+    def latency_round(self, spec: ModeSpec, concurrency: int, engines: list[str]) -> dict[str, dict]:
+        """Times every judged query on every engine in `engines` at one concurrency.
+
+        The engines take turns in blocks of queries (the order of the turns rotating from block
+        to block), so a change in the machine's background load falls on all of them alike
+        instead of on whichever engine happened to run at that moment."""
+        a = self.args
+        items = list(self.collection.queries.values())
+        random.Random(a.seed).shuffle(items)
+        block = max(20, 8 * concurrency)
+        timings: dict[str, list[dict]] = {e: [] for e in engines}
+        errors: dict[str, list[str]] = {e: [] for e in engines}
+        seconds: dict[str, float] = {e: 0.0 for e in engines}
+        warmed: dict[str, int] = {}
+        for engine in engines:
+            self.clear_caches(engine)
+        for engine in engines:
+            warmed[engine] = self._warm(self.clients[engine], spec, concurrency)
+
+        def one(engine: str, text: str):
             try:
-                return self._search(client, spec, text, a.k).timings_ms
+                return self._search(self.clients[engine], spec, text, a.k).timings_ms
             except Exception as exc:
                 return exc
 
-        started = time.perf_counter()
-        if concurrency == 1:
-            outcomes = [one(t) for t in items]
-        else:
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                outcomes = list(pool.map(one, items))
-        seconds = time.perf_counter() - started
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                errors.append(f"{type(outcome).__name__}: {outcome}")
-            else:
-                timings.append(outcome)
-        if not timings:
-            raise CompareError(f"every timed query failed at concurrency {concurrency}: {errors[0]}")
-        total = [t["total_ms"] for t in timings]
-        pct = percentiles(total)
-        breakdown = {}
-        for key in ("encode_ms", "engine_ms", "fusion_ms", "total_ms"):
-            values = [float(t.get(key, 0.0)) for t in timings]
-            p = percentiles(values, (50, 95))
-            breakdown[key] = {"mean": round(sum(values) / len(values), 3), "p50": round(p["p50"], 3), "p95": round(p["p95"], 3)}
-        return {
-            "queries": len(timings), "errors": len(errors), "warmup": len(warm), "load_1m": _load(),
-            "p50_ms": round(pct["p50"], 3), "p95_ms": round(pct["p95"], 3), "p99_ms": round(pct["p99"], 3),
-            "mean_ms": round(sum(total) / len(total), 3), "qps": round(len(timings) / seconds, 2), "seconds": round(seconds, 3),
-            "breakdown_ms": breakdown,
-        }
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for number, start in enumerate(range(0, len(items), block)):
+                chunk = items[start : start + block]
+                shift = number % len(engines)
+                for engine in engines[shift:] + engines[:shift]:
+                    t0 = time.perf_counter()
+                    if concurrency == 1:
+                        outcomes = [one(engine, t) for t in chunk]
+                    else:
+                        outcomes = list(pool.map(lambda t, e=engine: one(e, t), chunk))
+                    seconds[engine] += time.perf_counter() - t0
+                    for outcome in outcomes:
+                        if isinstance(outcome, Exception):
+                            errors[engine].append(f"{type(outcome).__name__}: {outcome}")
+                        else:
+                            timings[engine].append(outcome)
+        load = _load()
+        stats: dict[str, dict] = {}
+        for engine in engines:
+            if not timings[engine]:
+                raise_for = errors[engine][0] if errors[engine] else "no queries"
+                stats[engine] = {"error": f"every timed query failed at concurrency {concurrency}: {raise_for}"}
+                continue
+            stats[engine] = latency_stats(timings[engine], len(errors[engine]), warmed[engine], seconds[engine], load)
+        return stats
 
-    def run_engine(self, engine: str) -> None:
+    def run_relevance(self, engine: str) -> None:
         from .search import SearchClient
 
         store = self.stores[engine]
         entry = self.results["engines"][engine]
-        client = SearchClient(store=store, index=self.index, encoder=self.encoder, candidates=self.args.depth)
+        client = self.clients[engine] = SearchClient(store=store, index=self.index, encoder=self.encoder, candidates=self.args.depth)
         try:
             for spec in self.modes:
                 m = entry["modes"][spec.name]
@@ -646,20 +678,16 @@ class Comparison:
                     m.update(status="unsupported", error=f"{engine} has no native hybrid query here{why}")
                     self.save()
                     continue
-                self.say(f"{engine} {spec.name}: {len(self.collection.queries)} queries, depth {self.args.depth}")
+                self.say(f"{engine} {spec.name}: relevance, {len(self.collection.queries)} queries, depth {self.args.depth}")
                 try:
                     self.relevance(engine, client, spec)
-                    for c in self.concurrency:
-                        m["latency"][str(c)] = self.latency(engine, client, spec, c)
-                        self.save()
                 except CapabilityError as exc:
                     m.update(status="unsupported", error=str(exc))
                 except EngineUnavailable:
                     raise
                 except Exception as exc:
                     log.debug("%s %s failed", engine, spec.name, exc_info=True)
-                    if m["status"] != "ok":
-                        m.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                    m.update(status="failed", error=f"{type(exc).__name__}: {exc}")
                     self.say(f"{engine} {spec.name}: failed: {type(exc).__name__}: {exc}")
                 self.save()
         except EngineUnavailable as exc:
@@ -667,8 +695,34 @@ class Comparison:
             for m in entry["modes"].values():
                 if m["status"] == "pending":
                     m.update(status="failed", error=str(exc))
+            self.down.add(engine)
             self.say(f"{engine}: {exc}")
             self.save()
+
+    def run_latency(self) -> None:
+        for spec in self.modes:
+            engines = [
+                e for e in self.engines
+                if e in self.clients and e not in self.down and self.results["engines"][e]["modes"][spec.name]["status"] == "ok"
+            ]
+            for c in self.concurrency if engines else ():
+                self.say(f"{spec.name}: latency at concurrency {c} on {', '.join(engines)}")
+                try:
+                    stats = self.latency_round(spec, c, engines)
+                except Exception as exc:  # recorded; the latency entries stay missing
+                    log.debug("latency %s failed", spec.name, exc_info=True)
+                    for e in engines:
+                        self.results["engines"][e]["modes"][spec.name]["error"] = f"latency at concurrency {c}: {type(exc).__name__}: {exc}"
+                    self.say(f"{spec.name}: latency at concurrency {c} failed: {type(exc).__name__}: {exc}")
+                    self.save()
+                    continue
+                for e, value in stats.items():
+                    m = self.results["engines"][e]["modes"][spec.name]
+                    if "error" in value:
+                        m["error"] = value["error"]
+                    else:
+                        m["latency"][str(c)] = value
+                self.save()
 
     def significance(self) -> None:
         comparisons = []
@@ -734,7 +788,8 @@ class Comparison:
             self.say(f"ANN recall not measured: {type(exc).__name__}: {exc}")
         for engine in self.engines:
             if engine in self.physical:
-                self.run_engine(engine)
+                self.run_relevance(engine)
+        self.run_latency()
         self.significance()
         self.agreement()
         return self.results
@@ -744,6 +799,8 @@ class Comparison:
         self.results["missing"] = missing_parts(self.results)
         self.results["status"] = status or ("partial" if self.results["missing"] else "complete")
         self.save()
+        for client in self.clients.values():
+            client.close()
         for store in self.stores.values():
             try:
                 store.close()

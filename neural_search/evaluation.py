@@ -310,11 +310,15 @@ def ann_recall(approximate: Mapping[str, Sequence[str]], exact: Mapping[str, Seq
 
 
 def overlap_at(a: Mapping[str, Sequence[str]], b: Mapping[str, Sequence[str]], k: int = 10) -> float:
-    """Mean over the queries of |top-k(a) ∩ top-k(b)| / k: how much two runs agree at the top."""
-    queries = set(a) | set(b)
-    if not queries:
-        return 1.0
-    return sum(len(set(list(a.get(q, ()))[:k]) & set(list(b.get(q, ()))[:k])) / k for q in queries) / len(queries)
+    """How much two runs agree at the top: the mean over queries of |top-k(a) ∩ top-k(b)| divided
+    by the longer of the two lists (so two identical 3-hit lists agree fully); queries neither run
+    has hits for are left out."""
+    values = []
+    for q in set(a) | set(b):
+        top_a, top_b = set(list(a.get(q, ()))[:k]), set(list(b.get(q, ()))[:k])
+        if top_a or top_b:
+            values.append(len(top_a & top_b) / max(len(top_a), len(top_b)))
+    return sum(values) / len(values) if values else 1.0
 
 
 # -- results.json schema --------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path
     from neural_search import compare
 
     calls = {"n": 0}
-    original = compare.Comparison.latency
+    original = compare.Comparison.latency_round
 
     def dying(self, *args, **kwargs):
         calls["n"] += 1
@@ -170,7 +170,7 @@ def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(compare.Comparison, "latency", dying)
+    monkeypatch.setattr(compare.Comparison, "latency_round", dying)
     out2 = tmp_path / "out2"
     code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1",
                  "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), *_common(tmp_path)])

@@ -203,6 +203,9 @@ def test_ann_recall_and_overlap():
     approx = {"q1": ["a", "c", "z", "w"], "q2": ["y", "x"]}
     assert ann_recall(approx, exact, k=4) == pytest.approx((2 / 4 + 1.0) / 2)
     assert overlap_at({"q": ["a", "b"]}, {"q": ["b", "c"]}, k=2) == pytest.approx(0.5)
+    # short lists that agree agree fully; queries without hits on either side do not count
+    assert overlap_at({"q": ["a", "b", "c"], "none": []}, {"q": ["c", "b", "a"], "none": []}, k=10) == pytest.approx(1.0)
+    assert overlap_at({"q": ["a"]}, {"q": ["a", "b"], "r": ["x"]}, k=10) == pytest.approx((0.5 + 0.0) / 2)
     with pytest.raises(ValueError):
         ann_recall({}, {"q": []})
 
@@ -324,6 +327,7 @@ def test_engine_and_concurrency_parsing_and_index_names():
 def test_check_expected_uses_the_ann_tolerance_only_where_ann_is_involved():
     expected = minimal_results()
     expected["engines"]["solr"] = copy.deepcopy(expected["engines"]["embedded"])
+    expected["settings"]["engines"].append("solr")
     now = copy.deepcopy(expected)
     now["engines"]["embedded"]["modes"]["bm25"]["ndcg@10"] += 0.005  # exact: regression
     now["engines"]["solr"]["modes"]["hybrid:rrf"]["ndcg@10"] += 0.005  # ANN-dependent: tolerated
@@ -334,6 +338,20 @@ def test_check_expected_uses_the_ann_tolerance_only_where_ann_is_involved():
     assert ("solr", "hybrid:rrf", "ndcg@10") not in bad
     assert {("solr", "bm25", m) for m in METRICS} <= bad
     assert len(rows) == 4 * len(METRICS)
+    # engines and modes this run was not asked to measure are not checked
+    now["settings"]["engines"] = ["embedded"]
+    now["settings"]["modes"] = ["bm25"]
+    rows = compare.check_expected(now, expected, tolerance=0.002, ann_tolerance=0.01)
+    assert {(r["engine"], r["mode"]) for r in rows} == {("embedded", "bm25")}
+
+
+def test_expected_results_of_another_setup_are_refused():
+    expected = minimal_results()
+    compare.comparable(expected, "tiny", "test", {"depth": 100, "max_queries": None, "seed": 1})
+    with pytest.raises(NeuralSearchError, match="dataset tiny/test"):
+        compare.comparable(expected, "nfcorpus", "test", {"depth": 100, "max_queries": None, "seed": 1})
+    with pytest.raises(NeuralSearchError, match="--max-queries None"):
+        compare.comparable(expected, "tiny", "test", {"depth": 100, "max_queries": 20, "seed": 42})
 
 
 # -- report rendering (pure) -----------------------------------------------------------------------
