@@ -31,6 +31,19 @@ unit: install
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
 
+# Performance benchmarks (see benchmarks/README.md for the figures and the exact commands).
+# Scale up with e.g. `make bench-index BENCH_INDEX_ARGS="--docs 2000 --repeats 5"`.
+BENCH_INDEX_ARGS ?=
+BENCH_SEARCH_ARGS ?=
+
+bench-index: install engines-up
+	$(PYTHON) benchmarks/bench_index.py --source $(DATASETS)/nfcorpus $(BENCH_INDEX_ARGS)
+
+bench-search: install engines-up
+	$(PYTHON) benchmarks/bench_search.py --source $(DATASETS)/nfcorpus $(BENCH_SEARCH_ARGS)
+
+bench: bench-index bench-search
+
 # Engine comparison on NFCorpus (test split): every engine, every mode; relevance, latency,
 # throughput and size side by side (docs/compare.md). `make report REPORT_OUT=reports/example`
 # regenerates the committed example; `make report-check` checks relevance against it.

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Search latency per engine: p50/p95/p99 of bm25, knn and hybrid (client-side RRF) at concurrency 1 and 8.
+
+The documents (default: all of NFCorpus) are indexed once per engine with the embedding cache on,
+and the index is reused on later runs when it holds the right number of documents. The queries
+are a fixed list: the first 100 NFCorpus test queries (qrels/test.tsv, in file order). Each engine
+gets a warm-up pass (every query, every mode) first. Concurrency C = C threads sharing one
+`SearchClient` (one engine client, one encoder, one leg pool), each sending the next query as
+soon as its previous one answered (closed loop); latency is the wall time of `client.search()`.
+
+Query embeddings (`--query-embeddings`):
+  warm (default)  the warm-up fills the encoder's query LRU, so measured knn/hybrid queries do no
+                  model work: the figures are engine + client overhead. Query encoding is timed
+                  separately and printed, so you can add it back.
+  cold            the LRU is disabled (query_cache_size=0): every knn/hybrid query encodes its text.
+
+The target: hybrid p50 / max(bm25 p50, knn p50) <= 1.2 per engine and concurrency (the two legs of
+a hybrid query run side by side, so hybrid should cost about as much as its slower leg).
+
+    python3 benchmarks/bench_search.py
+    python3 benchmarks/bench_search.py --engines elasticsearch --concurrency 1,4,16 --passes 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from neural_search.embedding_cache import EmbeddingCache  # noqa: E402
+from neural_search.encoding import Encoder  # noqa: E402
+from neural_search.indexing import Indexer  # noqa: E402
+from neural_search.search import SearchClient  # noqa: E402
+
+MODES = ("bm25", "knn", "hybrid")
+TARGET_RATIO = 1.2
+
+
+def load_queries(folder: Path, split: str, limit: int) -> list[tuple[str, str]]:
+    texts = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                obj = json.loads(line)
+                texts[str(obj["_id"])] = obj["text"]
+    order: list[str] = []
+    seen = set()
+    qrels = folder / "qrels" / f"{split}.tsv"
+    if qrels.exists():
+        with open(qrels, encoding="utf-8") as handle:
+            next(handle, None)
+            for line in handle:
+                qid = line.split("\t", 1)[0]
+                if qid in texts and qid not in seen:
+                    seen.add(qid)
+                    order.append(qid)
+    else:  # no judged split: queries.jsonl order
+        order = list(texts)
+    return [(qid, texts[qid]) for qid in order[:limit]]
+
+
+def prepare_index(engine: str, store, encoder: Encoder, records, name: str, state_dir: Path) -> dict:
+    expected = sum(1 for r in records if r.document is not None and not r.document.is_empty)
+    physical = store.resolve(name)
+    if physical is not None:
+        try:
+            count = store.count(physical)
+            same_model = encoder.fingerprint.compatible_with(store.get_fingerprint(physical))
+        except Exception:
+            count, same_model = -1, False
+        if count == expected and same_model:
+            return {"index": name, "physical": physical, "docs": count, "reused": True, "seconds": 0.0}
+    t0 = time.perf_counter()
+    indexer = Indexer(store, encoder, state_dir=state_dir, progress=False)
+    summary = indexer.run(records, name=name, source={"path": "bench_search", "docs": expected}, recreate=True, restart=True)
+    if summary.count_in_engine != expected:
+        raise SystemExit(f"{engine}: {summary.count_in_engine} documents in {name}, expected {expected}")
+    return {"index": name, "physical": summary.physical, "docs": summary.count_in_engine, "reused": False, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def run_queries(client: SearchClient, mode: str, queries, concurrency: int, pool, k: int) -> tuple[list[float], list[dict], float]:
+    def one(text: str):
+        t0 = time.perf_counter()
+        result = client.search(text, mode=mode, k=k, fusion="rrf")
+        return (time.perf_counter() - t0) * 1000, dict(result.timings_ms)
+
+    t0 = time.perf_counter()
+    if concurrency == 1:
+        out = [one(text) for _, text in queries]
+    else:
+        out = list(pool.map(one, [text for _, text in queries]))
+    wall = time.perf_counter() - t0
+    return [o[0] for o in out], [o[1] for o in out], wall
+
+
+def raw_leg_latencies(store, physical: str, encoder: Encoder, queries, candidates: int) -> dict:
+    """Store calls alone, sequential: what each leg costs without the client (diagnostic)."""
+    from neural_search.search import limit_query_terms
+
+    out = {}
+    vectors = [encoder.encode_query(text) for _, text in queries]
+    calls = {
+        "bm25_k10": lambda i, t: store.bm25(physical, limit_query_terms(t), k=10),
+        f"bm25_k{candidates}": lambda i, t: store.bm25(physical, limit_query_terms(t), k=candidates),
+        f"knn_k{candidates}": lambda i, t: store.knn(physical, vectors[i], k=candidates, num_candidates=candidates),
+    }
+    for label, fn in calls.items():
+        times = []
+        for i, (_, text) in enumerate(queries):
+            t0 = time.perf_counter()
+            fn(i, text)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[label] = {"p50_ms": round(C.percentile(times, 50), 2), "p95_ms": round(C.percentile(times, 95), 2)}
+    return out
+
+
+def summarize(latencies: list[float], timings: list[dict], walls: list[float]) -> dict:
+    pick = lambda key: [t.get(key, 0.0) for t in timings]  # noqa: E731
+    return {
+        "n": len(latencies),
+        "p50_ms": round(C.percentile(latencies, 50), 2),
+        "p95_ms": round(C.percentile(latencies, 95), 2),
+        "p99_ms": round(C.percentile(latencies, 99), 2),
+        "mean_ms": round(sum(latencies) / len(latencies), 2),
+        "qps": round(len(latencies) / sum(walls), 1),
+        # SearchClient's own timings_ms, p50 of each key (whatever keys this version of the client reports).
+        "client_breakdown_p50_ms": {k: round(C.percentile(pick(k), 50), 2) for k in sorted({k for t in timings for k in t})},
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", type=Path, default=C.DEFAULT_DATASETS / "nfcorpus", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--docs", type=int, default=None, help="index only the first N documents (default: all)")
+    p.add_argument("--queries", type=int, default=100, help="first N queries of the judged split (default 100)")
+    p.add_argument("--split", default="test", help="qrels split that picks the queries (default test)")
+    p.add_argument("--engines", default=",".join(C.ENGINES))
+    p.add_argument("--concurrency", default="1,8", help="comma-separated thread counts (default 1,8)")
+    p.add_argument("--passes", type=int, default=3, help="measured passes over the query list per mode (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up passes per mode before measuring (default 1)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--candidates", type=int, default=100, help="SearchClient candidates: depth of each kNN / hybrid leg (default 100)")
+    p.add_argument("--query-embeddings", choices=("warm", "cold"), default="warm")
+    p.add_argument("--index", default=None, help="logical index name (default bench-search-<dataset>-<docs>)")
+    p.add_argument("--out", type=Path, default=C.RESULTS_DIR / "bench_search.json")
+    p.add_argument("--no-legs", action="store_true", help="skip the raw per-leg store-call diagnostic")
+    args = p.parse_args(argv)
+    engines = C.parse_engines(args.engines)
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+
+    records = C.read_records(args.source, args.docs)
+    queries = load_queries(args.source, args.split, args.queries)
+    ndocs = sum(1 for r in records if r.document is not None and not r.document.is_empty)
+    name = args.index or f"bench-search-{args.source.name.lower().replace('_', '-')}-{ndocs}"
+    print(f"{ndocs} docs from {args.source}, {len(queries)} queries ({args.split} split), index {name!r}", flush=True)
+
+    # One encoder for indexing (embedding cache on) and for queries (LRU on unless --query-embeddings cold).
+    encoder = Encoder(cache=EmbeddingCache(), query_cache_size=0 if args.query_embeddings == "cold" else 1024)
+    fingerprint = encoder.fingerprint
+    embedded_path = C.STATE_DIR / "embedded"
+
+    # Query encoding cost alone (a fresh encoder, so nothing is cached), sequential.
+    probe = Encoder(query_cache_size=0, cache=False)
+    probe.encode_query("warm-up query")
+    enc_times = []
+    for _, text in queries:
+        t0 = time.perf_counter()
+        probe.encode_query(text)
+        enc_times.append((time.perf_counter() - t0) * 1000)
+    query_encoding = {"p50_ms": round(C.percentile(enc_times, 50), 2), "p95_ms": round(C.percentile(enc_times, 95), 2)}
+    print(f"query encoding alone (uncached, sequential): p50 {query_encoding['p50_ms']} ms, p95 {query_encoding['p95_ms']} ms", flush=True)
+    del probe
+
+    results: dict = {}
+    rows, ratio_rows = [], []
+    for engine in engines:
+        store = C.open_bench_store(engine, embedded_path)
+        version = C.engine_version(store)
+        if version.startswith("unavailable"):
+            raise SystemExit(f"{engine} is not reachable; start it with `python3 servers/manage.py up` or leave it out with --engines")
+        index_info = prepare_index(engine, store, encoder, records, name, C.STATE_DIR / "search-state")
+        print(f"{engine} {version}: index {index_info}", flush=True)
+        client = SearchClient(store=store, index=name, encoder=encoder, candidates=args.candidates)
+        legs = {} if args.no_legs else raw_leg_latencies(store, client.physical(), encoder, queries, args.candidates)
+        for _ in range(args.warmup):
+            for mode in MODES:
+                run_queries(client, mode, queries, 1, None, args.k)
+        per_level = {}
+        for conc in levels:
+            collected = {m: ([], [], []) for m in MODES}
+            with ThreadPoolExecutor(max_workers=conc, thread_name_prefix="bench-user") as pool:
+                for n in range(args.passes):
+                    order = MODES[n % 3:] + MODES[: n % 3]  # rotate so no mode always runs first
+                    for mode in order:
+                        lat, tim, wall = run_queries(client, mode, queries, conc, pool, args.k)
+                        collected[mode][0].extend(lat)
+                        collected[mode][1].extend(tim)
+                        collected[mode][2].append(wall)
+            stats = {m: summarize(*collected[m]) for m in MODES}
+            worst_leg = max(stats["bm25"]["p50_ms"], stats["knn"]["p50_ms"])
+            ratio = stats["hybrid"]["p50_ms"] / worst_leg if worst_leg > 0 else float("nan")
+            per_level[str(conc)] = {**stats, "hybrid_ratio_p50": round(ratio, 3), "meets_target": ratio <= TARGET_RATIO}
+            for m in MODES:
+                s = stats[m]
+                b = s["client_breakdown_p50_ms"]
+                rows.append([engine, conc, m, f"{s['p50_ms']:.1f}", f"{s['p95_ms']:.1f}", f"{s['p99_ms']:.1f}", f"{s['qps']:.0f}",
+                             f"{b.get('encode_ms', 0):.1f}", f"{b.get('engine_ms', 0):.1f}", f"{b.get('fusion_ms', 0):.2f}"])
+            ratio_rows.append([engine, conc, f"{stats['bm25']['p50_ms']:.1f}", f"{stats['knn']['p50_ms']:.1f}",
+                               f"{stats['hybrid']['p50_ms']:.1f}", f"{ratio:.2f}", "yes" if ratio <= TARGET_RATIO else "NO"])
+            print(f"  concurrency {conc}: " + ", ".join(f"{m} p50 {stats[m]['p50_ms']:.1f} ms" for m in MODES) + f"; hybrid ratio {ratio:.2f}", flush=True)
+        results[engine] = {"version": version, "index": index_info, "raw_legs_sequential": legs, "concurrency": per_level}
+        client.close()
+
+    print()
+    what = ("warm query-embedding cache: knn/hybrid figures exclude query encoding" if args.query_embeddings == "warm"
+            else "cold: every knn/hybrid query encodes its text (query LRU disabled)")
+    print(f"Latency per query, ms ({len(queries)} queries x {args.passes} passes per cell, k={args.k}, candidates={args.candidates}; {what}):")
+    print(C.table(["engine", "conc", "mode", "p50", "p95", "p99", "qps", "enc p50", "engine p50", "fusion p50"], rows))
+    print("enc/engine/fusion = SearchClient's own timings_ms (p50); bm25 mode fetches k hits, knn and each hybrid leg fetch `candidates` hits.")
+    if args.query_embeddings == "warm":
+        print(f"Query encoding, if not cached, adds about {query_encoding['p50_ms']} ms p50 (sequential) to knn and hybrid.")
+    print()
+    print(f"hybrid p50 / max(bm25 p50, knn p50)  (target <= {TARGET_RATIO}):")
+    print(C.table(["engine", "conc", "bm25 p50", "knn p50", "hybrid p50", "ratio", "ok"], ratio_rows))
+    if not args.no_legs:
+        print()
+        print("Raw store calls, sequential, no SearchClient (p50 ms): " + "; ".join(
+            f"{e}: " + ", ".join(f"{k} {v['p50_ms']}" for k, v in r["raw_legs_sequential"].items()) for e, r in results.items()))
+
+    payload = {
+        "benchmark": "bench_search",
+        "when": C.timestamp(),
+        "command": C.command_line(),
+        "git": C.git_commit(),
+        "machine": C.machine(),
+        "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
+        "params": {
+            "source": str(args.source), "docs": ndocs, "queries": len(queries), "split": args.split, "passes": args.passes,
+            "warmup": args.warmup, "k": args.k, "candidates": args.candidates, "fusion": "rrf (client-side)",
+            "concurrency": levels, "query_embeddings": args.query_embeddings,
+        },
+        "query_encoding_alone": query_encoding,
+        "target_ratio": TARGET_RATIO,
+        "engines": results,
+    }
+    print(f"\nresults: {C.write_json(args.out, payload)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
