@@ -28,6 +28,16 @@ class EngineUnavailable(NeuralSearchError):
         )
 
 
+class AuthenticationError(EngineUnavailable):
+    """The engine refused the credentials (401) or the user lacks a permission (403). Never retried."""
+
+    def __init__(self, engine: str, url: str, status: int, detail: str):
+        self.engine = engine
+        self.url = url
+        self.status = status
+        NeuralSearchError.__init__(self, f"{engine} at {url} refused the request: {detail}")
+
+
 class TransientEngineError(NeuralSearchError):
     """The engine refused a whole request for a reason that may pass (429, 503, connection reset)."""
 

@@ -18,7 +18,7 @@ VERSION_SEPARATOR = "__v"
 
 
 def validate_index_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or VERSION_SEPARATOR in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or VERSION_SEPARATOR in name:
         raise ConfigurationError(
             f"invalid index name {name!r}: use 1-100 characters of a-z, 0-9, '_' and '-', starting with a "
             f"letter or digit, without '{VERSION_SEPARATOR}' (kept for versioned physical indexes)"

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import AuthenticationError, IndexNotFound, PayloadTooLarge, TransientEngineError
 from .base import FilterClause, RawHit, capabilities_for
 from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
 
@@ -43,6 +43,9 @@ class ElasticsearchStore(SearchClusterStore):
     def _classify(self, exc: Exception) -> Exception | None:
         import elasticsearch
 
+        if isinstance(exc, elasticsearch.ConnectionTimeout):
+            # A stalled engine: worth retrying, unlike a refused connection at the very start.
+            return TransientEngineError(None, f"{self.engine} at {self.config.url} did not answer within {self.config.timeout:g} s")
         if isinstance(exc, elasticsearch.ConnectionError):
             return self._unavailable(exc)
         if isinstance(exc, elasticsearch.NotFoundError):
@@ -54,7 +57,9 @@ class ElasticsearchStore(SearchClusterStore):
             if status in TRANSIENT_STATUSES:
                 return TransientEngineError(status, f"{self.engine} answered {status}")
             if status == 401:
-                return EngineUnavailable(self.engine, self.config.url, "authentication failed (401): check the username/password or API key")
+                return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password or API key")
+            if status == 403:
+                return AuthenticationError(self.engine, self.config.url, 403, "forbidden (403): the user lacks a permission this needs")
         return None
 
     # knn search and its filter arrived in 8.0; `query` and `knn` in one request in 8.4.

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import CapabilityError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import AuthenticationError, CapabilityError, IndexNotFound, PayloadTooLarge, TransientEngineError
 from .base import FilterClause, RawHit, capabilities_for
 from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
 
@@ -61,7 +61,9 @@ class OpenSearchStore(SearchClusterStore):
             if status in TRANSIENT_STATUSES:
                 return TransientEngineError(status, f"{self.engine} answered {status}")
             if status == 401:
-                return EngineUnavailable(self.engine, self.config.url, "authentication failed (401): check the username/password")
+                return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password or API key")
+            if status == 403:
+                return AuthenticationError(self.engine, self.config.url, 403, "forbidden (403): the user lacks a permission this needs")
         return None
 
     def _wait_for_index(self, physical: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import AuthenticationError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult, capabilities_for
 
 CONFIGSET = "neural_search"
@@ -125,6 +125,11 @@ class SolrStore:
 
     # -- HTTP ---------------------------------------------------------------------------------
     @property
+    def _verify(self):
+        # Given on every request: requests lets REQUESTS_CA_BUNDLE override a session's `verify`.
+        return self.config.ca_certs or self.config.verify_certs
+
+    @property
     def session(self):
         if self._session is None:
             with self._lock:
@@ -148,7 +153,7 @@ class SolrStore:
             import pysolr
 
             client = pysolr.Solr(
-                f"{self.config.url}/{name}", session=self.session, timeout=self.config.timeout, always_commit=False,
+                f"{self.config.url}/{name}", session=self.session, timeout=self.config.timeout, always_commit=False, verify=self._verify,
             )
             self._cores[name] = client
         return client
@@ -159,7 +164,8 @@ class SolrStore:
         params = {"wt": "json", **(params or {})}
         try:
             response = self.session.request(
-                method, f"{self.config.url}{path}", params=params, json=json_body, data=data, timeout=self.config.timeout
+                method, f"{self.config.url}{path}", params=params, json=json_body, data=data, timeout=self.config.timeout,
+                verify=self._verify,
             )
         except requests.ConnectionError as exc:
             raise EngineUnavailable(self.engine, self.config.url, type(exc).__name__) from exc
@@ -167,7 +173,9 @@ class SolrStore:
             raise TransientEngineError(None, f"solr timed out after {self.config.timeout} s") from exc
         status = response.status_code
         if status == 401:
-            raise EngineUnavailable(self.engine, self.config.url, "authentication failed (401): check the username/password")
+            raise AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password")
+        if status == 403:
+            raise AuthenticationError(self.engine, self.config.url, 403, f"forbidden (403): the user may not {method} {path.split('?')[0]}")
         if status == 413:
             raise PayloadTooLarge("solr answered 413")
         if status in (429, 502, 503, 504):
@@ -203,6 +211,9 @@ class SolrStore:
                 raise TransientEngineError(None, "solr search timed out") from exc
             status = re.search(r"HTTP (\d{3})", message)
             code = int(status.group(1)) if status else 500
+            if code in (401, 403):
+                detail = "authentication failed (401)" if code == 401 else "forbidden (403)"
+                raise AuthenticationError(self.engine, self.config.url, code, detail) from exc
             if code == 404:
                 raise IndexNotFound(self.engine, core) from exc
             if code in (429, 502, 503, 504):
@@ -258,6 +269,9 @@ class SolrStore:
             self._admin(action="RENAME", core=physical, other=name)
             self._cores.pop(physical, None)
             return None
+        instance = (self._status(name).get("instanceDir") or "").rstrip("/").rsplit("/", 1)[-1]
+        if instance.startswith(f"{physical}__"):
+            return physical  # swapped already (a retried or resumed publish): `physical` holds the old data
         self._admin(action="SWAP", core=name, other=physical)
         # `physical` now names the core holding the previous data.
         return physical
