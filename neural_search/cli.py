@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .config import ENGINES, EngineConfig
-from .errors import NeuralSearchError
+from .errors import ConfigurationError, NeuralSearchError
 
 log = logging.getLogger("neural_search")
 
@@ -31,6 +31,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, default: str = "emb
     group.add_argument("--api-key-env", metavar="VAR", help="name of the environment variable holding an API key (Elasticsearch/OpenSearch)")
     group.add_argument("--ca-certs", help="CA bundle for TLS (verification is on by default)")
     group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (not for production)")
+    group.add_argument("--timeout", type=float, default=None, help="seconds per engine request (default 30, or NEURAL_SEARCH_<ENGINE>_TIMEOUT)")
     group.add_argument("--data-dir", help="embedded engine's directory (default $NEURAL_SEARCH_HOME/embedded)")
 
 
@@ -40,11 +41,13 @@ def open_store_from_args(args: argparse.Namespace, engine: str | None = None):
     engine = engine or args.engine
     if engine == "embedded":
         return open_store("embedded", path=args.data_dir)
-    overrides = {"url": args.url, "username": args.username, "ca_certs": args.ca_certs}
-    if args.password_env:
-        overrides["password"] = os.environ.get(args.password_env)
-    if args.api_key_env:
-        overrides["api_key"] = os.environ.get(args.api_key_env)
+    overrides = {"url": args.url, "username": args.username, "ca_certs": args.ca_certs, "timeout": args.timeout}
+    for flag, key in (("password_env", "password"), ("api_key_env", "api_key")):
+        variable = getattr(args, flag)
+        if variable:
+            if not os.environ.get(variable):
+                raise ConfigurationError(f"--{flag.replace('_', '-')} names {variable}, which is not set (or empty)")
+            overrides[key] = os.environ[variable]
     if args.insecure:
         overrides["verify_certs"] = False
     return open_store(engine, config=EngineConfig.from_env(engine, **overrides))

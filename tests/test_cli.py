@@ -59,3 +59,9 @@ def test_engines_up_refuses_a_port_held_by_something_else(tmp_path):
         result = subprocess.run([sys.executable, str(REPO / "servers" / "manage.py"), "up", "solr"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"port {port} is already in use" in result.stderr
+
+
+def test_secret_flags_name_variables_that_must_be_set(home, capsys, monkeypatch):
+    monkeypatch.delenv("NS_TEST_UNSET_PASSWORD", raising=False)
+    code = main(["search", "--engine", "solr", "--username", "u", "--password-env", "NS_TEST_UNSET_PASSWORD", "--index", "x", "q"])
+    assert code == 2 and "NS_TEST_UNSET_PASSWORD, which is not set" in capsys.readouterr().err
