@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import ENGINES, SERVER_ENGINES
-from .errors import CapabilityError, ConfigurationError, EngineUnavailable, NeuralSearchError
+from .errors import CapabilityError, ConfigurationError, EngineUnavailable, NeuralSearchError, TransientEngineError
 from .evaluation import (
     METRICS,
     SCHEMA_VERSION,
@@ -73,6 +73,9 @@ LIBRARIES = (
 )
 ALPHA = 0.05
 ANN_K = 10
+OUTAGES = (EngineUnavailable, TransientEngineError)  # an engine restarting or briefly unreachable
+# Settings a resumed run must share with the results it continues.
+RESUME_KEYS = ("engines", "modes", "k", "depth", "concurrency", "warmup", "seed", "max_queries", "index", "encode_sample")
 
 
 class CompareError(NeuralSearchError):
@@ -459,7 +462,7 @@ class Comparison:
             enc["corpus_cached"] = self.encoder.stats["cache_hits"] - before["cache_hits"]
             enc["corpus_seconds"] = round(time.perf_counter() - started, 3)
             self.say(f"corpus: {enc['corpus_encoded']} documents encoded, {enc['corpus_cached']} from the cache ({self.encoder.cache.path})")
-        if sample:
+        if sample and enc.get("docs_per_second") is None:
             from .encoding import Encoder
 
             bare = Encoder(model=a.model, device=a.device, batch_size=a.encode_batch_size, cache=False)
@@ -541,7 +544,10 @@ class Comparison:
 
     def measure_ann(self) -> None:
         """ANN recall@10 of every engine against the embedded engine's exact kNN, same query vectors."""
-        ready = [e for e in self.engines if self.results["engines"][e]["status"] == "ok"]
+        ready = [
+            e for e in self.engines
+            if self.results["engines"][e]["status"] == "ok" and not (self.args.resume and self.results["engines"][e]["ann_recall@10"] is not None)
+        ]
         if not ready:
             return
         if "embedded" in self.physical:
@@ -587,6 +593,38 @@ class Comparison:
             kwargs["fusion"] = spec.fusion
         return client.search(text, **kwargs)
 
+    def wait_for(self, engine: str) -> bool:
+        """After an outage (an engine restarting, say), polls until the engine answers and serves
+        the whole index again, for at most --retry-budget seconds."""
+        store, physical = self.stores[engine], self.physical[engine]
+        deadline = time.monotonic() + self.args.retry_budget
+        self.say(f"{engine}: unreachable; waiting up to {self.args.retry_budget:.0f} s for it to come back")
+        while time.monotonic() < deadline:
+            time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
+            try:
+                if store.count(physical) == self.collection.documents:
+                    self.say(f"{engine}: back")
+                    return True
+            except Exception:  # still down, or still loading the index
+                continue
+        return False
+
+    def measured(self, engine: str, spec: ModeSpec) -> bool:
+        """A resumed run keeps relevance results whose run file is still there."""
+        m = self.results["engines"][engine]["modes"][spec.name]
+        if not (self.args.resume and m["status"] == "ok" and m.get("run_file") and (self.out / m["run_file"]).exists()):
+            return False
+        from .evaluation import read_trec_run
+
+        scored = read_trec_run(self.out / m["run_file"])
+        self.per_query[(engine, spec.name)] = evaluate_run(self.collection.qrels, scored).per_query["ndcg@10"]
+        top: dict[str, list[str]] = {q: [] for q in self.collection.queries}
+        for s in scored:  # the file is in rank order
+            if s.query_id in top and len(top[s.query_id]) < 10:
+                top[s.query_id].append(s.doc_id)
+        self.top10[(engine, spec.name)] = top
+        return True
+
     def relevance(self, engine: str, client, spec: ModeSpec) -> None:
         entry = self.results["engines"][engine]["modes"][spec.name]
         run: dict[str, list[tuple[str, float]]] = {}
@@ -624,7 +662,7 @@ class Comparison:
         random.Random(a.seed).shuffle(items)
         block = max(20, 8 * concurrency)
         timings: dict[str, list[dict]] = {e: [] for e in engines}
-        errors: dict[str, list[str]] = {e: [] for e in engines}
+        errors: dict[str, list[Exception]] = {e: [] for e in engines}
         seconds: dict[str, float] = {e: 0.0 for e in engines}
         warmed: dict[str, int] = {}
         for engine in engines:
@@ -651,15 +689,19 @@ class Comparison:
                     seconds[engine] += time.perf_counter() - t0
                     for outcome in outcomes:
                         if isinstance(outcome, Exception):
-                            errors[engine].append(f"{type(outcome).__name__}: {outcome}")
+                            errors[engine].append(outcome)
                         else:
                             timings[engine].append(outcome)
         load = _load()
         stats: dict[str, dict] = {}
         for engine in engines:
-            if not timings[engine]:
-                raise_for = errors[engine][0] if errors[engine] else "no queries"
-                stats[engine] = {"error": f"every timed query failed at concurrency {concurrency}: {raise_for}"}
+            outage = [e for e in errors[engine] if isinstance(e, OUTAGES)]
+            if outage or not timings[engine]:
+                first = (outage or errors[engine] or ["no queries"])[0]
+                stats[engine] = {
+                    "error": f"{len(errors[engine])} timed queries failed at concurrency {concurrency}: {type(first).__name__}: {first}",
+                    "outage": bool(outage),
+                }
                 continue
             stats[engine] = latency_stats(timings[engine], len(errors[engine]), warmed[engine], seconds[engine], load)
         return stats
@@ -678,9 +720,17 @@ class Comparison:
                     m.update(status="unsupported", error=f"{engine} has no native hybrid query here{why}")
                     self.save()
                     continue
+                if self.measured(engine, spec):
+                    continue
                 self.say(f"{engine} {spec.name}: relevance, {len(self.collection.queries)} queries, depth {self.args.depth}")
                 try:
-                    self.relevance(engine, client, spec)
+                    for attempt in range(3):
+                        try:
+                            self.relevance(engine, client, spec)
+                            break
+                        except OUTAGES as exc:
+                            if attempt == 2 or not self.wait_for(engine):
+                                raise EngineUnavailable(engine, self.stores[engine].url, f"{type(exc).__name__}: {exc}") from exc
                 except CapabilityError as exc:
                     m.update(status="unsupported", error=str(exc))
                 except EngineUnavailable:
@@ -706,9 +756,21 @@ class Comparison:
                 if e in self.clients and e not in self.down and self.results["engines"][e]["modes"][spec.name]["status"] == "ok"
             ]
             for c in self.concurrency if engines else ():
+                if self.args.resume and all(str(c) in self.results["engines"][e]["modes"][spec.name]["latency"] for e in engines):
+                    continue
                 self.say(f"{spec.name}: latency at concurrency {c} on {', '.join(engines)}")
                 try:
-                    stats = self.latency_round(spec, c, engines)
+                    for attempt in range(3):
+                        # Timings taken while an engine was restarting mean nothing: wait for it, time the round again.
+                        try:
+                            stats = self.latency_round(spec, c, engines)
+                            hit = [e for e, v in stats.items() if v.get("outage")]
+                        except OUTAGES:
+                            stats, hit = None, list(engines)
+                        if not hit or attempt == 2 or not all(self.wait_for(e) for e in hit):
+                            break
+                    if stats is None:
+                        raise CompareError(f"engines kept failing at concurrency {c}")
                 except Exception as exc:  # recorded; the latency entries stay missing
                     log.debug("latency %s failed", spec.name, exc_info=True)
                     for e in engines:
@@ -722,6 +784,8 @@ class Comparison:
                         m["error"] = value["error"]
                     else:
                         m["latency"][str(c)] = value
+                        if m["error"] and ("timed queries failed" in m["error"] or m["error"].startswith("latency at")):
+                            m["error"] = None
                 self.save()
 
     def significance(self) -> None:
@@ -764,8 +828,48 @@ class Comparison:
                 })
         self.results["agreement"] = rows
 
+    def resume_from(self, previous: dict) -> None:
+        """Continues the run recorded in `previous` (the same settings): keeps what it measured,
+        measures again what failed or is missing."""
+        mine, theirs = self.results, previous
+        differences = [
+            f"{key} {theirs.get('settings', {}).get(key)!r} (now {mine['settings'][key]!r})"
+            for key in RESUME_KEYS
+            if theirs.get("settings", {}).get(key) != mine["settings"][key]
+        ]
+        if (theirs.get("dataset", {}).get("name"), theirs.get("dataset", {}).get("split")) != (mine["dataset"]["name"], mine["dataset"]["split"]):
+            differences.append("the dataset or split")
+        if theirs.get("schema_version") != SCHEMA_VERSION:
+            differences.append(f"schema version {theirs.get('schema_version')}")
+        if differences:
+            raise ConfigurationError(
+                f"--resume: {self.out / 'results.json'} was measured with other settings: {'; '.join(differences)}. "
+                "Run the same command again, or drop --resume to start over."
+            )
+        for engine, entry in theirs["engines"].items():
+            if entry["status"] != "ok":
+                continue  # measured again from scratch
+            fresh = mine["engines"][engine]
+            for mode, m in entry["modes"].items():
+                if m["status"] == "ok":
+                    fresh["modes"][mode] = m
+            fresh["ann_recall@10"] = entry.get("ann_recall@10")
+        if theirs.get("encoding", {}).get("docs_per_second") is not None:
+            mine["encoding"].update({k: theirs["encoding"][k] for k in ("docs_per_second", "sample", "seconds")})
+        mine["started_at"] = theirs.get("started_at", mine["started_at"])
+        self.say(f"resuming {self.out / 'results.json'}")
+
     def run(self) -> dict:
         self.preflight()
+        if self.args.resume:
+            try:
+                previous = json.loads((self.out / "results.json").read_text())
+            except FileNotFoundError:
+                previous = None
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"--resume: {self.out / 'results.json'} is not valid JSON ({exc}); drop --resume to start over") from None
+            if previous is not None:
+                self.resume_from(previous)
         self.out.mkdir(parents=True, exist_ok=True)
         self.save()
         self.make_encoder()
@@ -881,8 +985,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigurationError("--depth must be at least 100: recall@100 is computed from the run")
     if args.k < 1 or args.k > args.depth:
         raise ConfigurationError(f"--k must be in 1..--depth ({args.depth})")
-    if args.warmup < 0 or args.encode_sample < 0:
-        raise ConfigurationError("--warmup and --encode-sample cannot be negative")
+    if args.warmup < 0 or args.encode_sample < 0 or args.retry_budget < 0:
+        raise ConfigurationError("--warmup, --encode-sample and --retry-budget cannot be negative")
     if args.max_queries is not None and args.max_queries < 2:
         raise ConfigurationError("--max-queries must be at least 2 (the paired test needs two queries)")
     engines = parse_engines(args.engines or ",".join(ENGINES))
@@ -965,6 +1069,8 @@ def add_compare_parser(subparsers, add_engine_arguments) -> argparse.ArgumentPar
     p.add_argument("--index-prefix", default="cmp", help="engine index name is <prefix>-<dataset> (default cmp)")
     p.add_argument("--reindex", action="store_true", help="rebuild the indexes even when they are up to date")
     p.add_argument("--skip-unavailable", action="store_true", help="record an unreachable engine as missing instead of stopping")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out: keep what it measured (same settings), measure the rest")
+    p.add_argument("--retry-budget", type=float, default=180.0, help="seconds to wait for an engine that goes away mid-run before giving up on it (default 180)")
     p.add_argument("--encode-sample", type=int, default=200, help="documents encoded with the cache off to time the encoder (default 200; 0 skips)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: what sentence-transformers picks)")

@@ -182,6 +182,51 @@ def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path
     assert "embedded/knn: latency at concurrency 1" in results["missing"]
     assert (out2 / "report.md").exists()
 
+    # --resume keeps what was measured and measures only the rest.
+    monkeypatch.setattr(compare.Comparison, "latency_round", original)
+    rounds = []
+    monkeypatch.setattr(compare.Comparison, "latency_round", lambda self, spec, *a: rounds.append(spec.name) or original(self, spec, *a))
+    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1",
+                 "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), "--resume", *_common(tmp_path)])
+    assert code == 0
+    resumed = json.loads((out2 / "results.json").read_text())
+    assert resumed["status"] == "complete" and rounds == ["knn"]
+    assert resumed["engines"]["embedded"]["modes"]["bm25"]["latency"] == modes["bm25"]["latency"]
+    assert resumed["started_at"] == results["started_at"]
+    # ... and refuses to continue a run made with other settings
+    code, _, err = _run(capsys, "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25", "--max-queries", "4", "--concurrency", "1",
+                        "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), "--resume", *_common(tmp_path))
+    assert code == 2 and "--resume:" in err and "modes" in err
+
+
+@needs_adi
+def test_an_engine_outage_mid_run_is_waited_out(tmp_path, capsys, monkeypatch):
+    """An engine that goes away for a moment (a restart) costs a retry, not the measurement."""
+    from neural_search.engines.embedded import EmbeddedStore
+    from neural_search.errors import EngineUnavailable
+
+    calls = {"bm25": 0}
+    original = EmbeddedStore.bm25
+
+    def flaky(self, *args, **kwargs):
+        calls["bm25"] += 1
+        if calls["bm25"] in (3, 12):  # once in the relevance pass, once in the timed pass
+            raise EngineUnavailable("embedded", "file:///restarting")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedStore, "bm25", flaky)
+    out = tmp_path / "out"
+    code, _, err = _run(
+        capsys, "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25", "--max-queries", "6", "--concurrency", "1",
+        "--warmup", "0", "--encode-sample", "0", "--retry-budget", "10", "--index-prefix", "cmptest", "--out", str(out), *_common(tmp_path),
+    )
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    m = results["engines"]["embedded"]["modes"]["bm25"]
+    assert results["status"] == "complete" and m["status"] == "ok" and m["error"] is None
+    assert m["queries"] == 6 and m["latency"]["1"]["queries"] == 6 and m["latency"]["1"]["errors"] == 0
+    assert calls["bm25"] >= 6 + 6 + 2
+
 
 # -- every engine on ADI -----------------------------------------------------------------------------
 
