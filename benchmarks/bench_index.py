@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     engines = C.parse_engines(args.engines)
 
+    machine = C.machine()  # before any work, so its load average describes the machine as we found it
     records = C.read_records(args.source, args.docs)
     encoder = Encoder(batch_size=args.encode_batch_size, cache=False, device=args.device)
     print(f"loading model; {len(records)} records from {args.source}", flush=True)
@@ -139,7 +140,6 @@ def main(argv=None) -> int:
     embedded_path = Path(tmp.name) / "embedded"
     stores = {e: C.open_bench_store(e, embedded_path) for e in engines}
     versions = {e: C.engine_version(s) for e, s in stores.items()}
-    server_pids = {e: C.engine_pid(e, getattr(s, "url", None)) for e, s in stores.items()}
     for e, v in versions.items():
         print(f"  {e:<14} {v}")
         if v.startswith("unavailable"):
@@ -155,7 +155,9 @@ def main(argv=None) -> int:
             print(f"  warning: other processes used {cpu.others_cores:.2f} cores during the encode-only run; figures are noisy", flush=True)
         order = engines[r % len(engines):] + engines[: r % len(engines)]  # rotate to spread drift
         for e in order:
-            run = index_once(e, stores[e], encoder, records, args, Path(tmp.name) / "state", server_pids[e])
+            # Looked up per run: someone may restart an engine between runs.
+            server_pid = C.engine_pid(e, getattr(stores[e], "url", None))
+            run = index_once(e, stores[e], encoder, records, args, Path(tmp.name) / "state", server_pid)
             run["paired_ratio"] = run["docs_per_s"] / (n / seconds)
             runs[e].append(run)
             print(
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
     for e in engines:
         dps = C.median([x["docs_per_s"] for x in runs[e]])
         ratio = dps / enc_med
-        med = lambda key: C.median([x[key] for x in runs[e]])  # noqa: E731
+        med = lambda key: C.median([x[key] for x in runs[e] if x[key] is not None])  # noqa: E731
         per_engine[e] = {
             "version": versions[e],
             "index_docs_per_s_median": round(dps, 2),
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
             "encode_slowdown_vs_encode_only": round(med("encode_s") / enc_wall, 3),
             "write_s_median": round(med("write_s"), 3),
             "writer_cpu_s_median": round(med("writer_cpu_s"), 3),
-            "engine_cpu_s_median": None if runs[e][0]["engine_cpu_s"] is None else round(med("engine_cpu_s"), 3),
+            "engine_cpu_s_median": None if all(x["engine_cpu_s"] is None for x in runs[e]) else round(med("engine_cpu_s"), 3),
             "exposed_s_median": round(med("exposed_s"), 3),
             # Share of the run's wall time spent encoding: 1.0 = writes and index set-up fully hidden.
             # Unlike the ratio it compares two spans of the same run, so other load on the machine
@@ -225,7 +227,7 @@ def main(argv=None) -> int:
         "when": C.timestamp(),
         "command": C.command_line(),
         "git": C.git_commit(),
-        "machine": C.machine(),
+        "machine": machine,
         "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
         "params": {
             "source": str(args.source), "docs": encode_runs[0]["docs"], "repeats": args.repeats, "batch_size": args.batch_size,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
     engines = C.parse_engines(args.engines)
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
 
+    machine = C.machine()  # before any work, so its load average describes the machine as we found it
     records = C.read_records(args.source, args.docs)
     queries = load_queries(args.source, args.split, args.queries)
     ndocs = sum(1 for r in records if r.document is not None and not r.document.is_empty)
@@ -238,13 +240,14 @@ def main(argv=None) -> int:
         "when": C.timestamp(),
         "command": C.command_line(),
         "git": C.git_commit(),
-        "machine": C.machine(),
+        "machine": machine,
         "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
         "params": {
             "source": str(args.source), "docs": ndocs, "queries": len(queries), "split": args.split, "passes": args.passes,
             "warmup": args.warmup, "k": args.k, "candidates": args.candidates, "fusion": "rrf (client-side)",
             "concurrency": levels, "query_embeddings": args.query_embeddings,
         },
+        "loadavg_at_end": os.getloadavg(),
         "query_encoding_alone": query_encoding,
         "target_ratio": TARGET_RATIO,
         "engines": results,

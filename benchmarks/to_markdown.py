@@ -64,6 +64,10 @@ def search_md(d: dict, other: dict | None = None) -> str:
     return md_table(headers, rows) + "\n\n" + md_table(ratio_headers, ratio_rows)
 
 
+def _load(values) -> str:
+    return "-" if not values else str([round(x, 1) for x in values])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("result", type=Path)
@@ -72,7 +76,8 @@ def main(argv=None) -> int:
     d = json.loads(args.result.read_text())
     m = d["machine"]
     print(f"<!-- {d['benchmark']} {d['when']} git {d['git']}: {m['cpus']} CPUs {m['cpu_model']}, torch {m['torch']} "
-          f"({m['torch_threads']} threads), load average at start {[round(x, 1) for x in m['loadavg_at_start']]} -->")
+          f"({m['torch_threads']} threads), load average at start {_load(m.get('loadavg_at_start'))}, "
+          f"at end {_load(d.get('loadavg_at_end'))} -->")
     print(f"`{d['command']}`\n")
     if d["benchmark"] == "bench_index":
         print(index_md(d))
