@@ -229,12 +229,29 @@ class SearchClusterStore:
         response = self._call(self.client.search, index=index, body=body, **params)
         return [self._hit(h) for h in response["hits"]["hits"]]
 
-    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
-        return self._search(physical, {"size": k, "query": bm25_query(text, filters)})
+    def _search_ids(self, index: str, body: dict) -> list[RawHit]:
+        # No stored fields at all (not even _id): the id comes from the `id` keyword's doc values.
+        body = {**body, "stored_fields": "_none_", "docvalue_fields": ["id"]}
+        response = self._call(self.client.search, index=index, body=body)
+        return [RawHit(h["fields"]["id"][0], float(h.get("_score") or 0.0)) for h in response["hits"]["hits"]]
 
-    def knn(self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None) -> list[RawHit]:
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
+        body = {"size": k, "query": bm25_query(text, filters)}
+        return self._search_ids(physical, body) if ids_only else self._search(physical, body)
+
+    def knn(
+        self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
+        ids_only: bool = False,
+    ) -> list[RawHit]:
         candidates = max(k, num_candidates or 0, 100)
-        return self._search(physical, self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters))
+        body = self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters)
+        return self._search_ids(physical, body) if ids_only else self._search(physical, body)
+
+    def fetch(self, physical: str, ids: Sequence[str]) -> dict[str, RawHit]:
+        if not ids:
+            return {}
+        hits = self._search(physical, {"size": len(ids), "query": {"ids": {"values": list(ids)}}})
+        return {h.id: h for h in hits}
 
     def close(self) -> None:
         if self._client is not None:

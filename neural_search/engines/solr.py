@@ -347,27 +347,41 @@ class SolrStore:
         metadata = json.loads(doc.get("metadata_json") or "{}")
         return RawHit(doc["id"], float(doc.get("score", 0.0)), doc.get("title", ""), doc.get("text", ""), metadata)
 
-    def _search(self, physical: str, params: dict, filters: Sequence[FilterClause]) -> list[RawHit]:
+    def _search(self, physical: str, params: dict, filters: Sequence[FilterClause], ids_only: bool = False) -> list[RawHit]:
         fqs, fparams = filter_params(filters)
-        body = self._select(physical, {**params, **fparams, "fq": fqs, "fl": "id,title,text,metadata_json,score"})
+        fl = "id,score" if ids_only else "id,title,text,metadata_json,score"
+        body = self._select(physical, {**params, **fparams, "fq": fqs, "fl": fl})
+        if ids_only:
+            return [RawHit(d["id"], float(d.get("score", 0.0))) for d in body["response"]["docs"]]
         return [self._hit(d) for d in body["response"]["docs"]]
+
+    def fetch(self, physical: str, ids: Sequence[str]) -> dict[str, RawHit]:
+        if not ids:
+            return {}
+        # Real-time get with one `id` parameter per document (ids may contain commas).
+        body = self._request("GET", f"/{physical}/get", params={"id": list(ids), "fl": "id,title,text,metadata_json"})
+        docs = body["response"]["docs"] if "response" in body else ([body["doc"]] if body.get("doc") else [])
+        return {d["id"]: self._hit({**d, "score": 0.0}) for d in docs}
 
     @staticmethod
     def _lexical() -> str:
         return "{!edismax qf=content uf=-* v=$qq}"
 
-    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = ()) -> list[RawHit]:
-        return self._search(physical, {"q": self._lexical(), "qq": escape_query_text(text), "rows": k}, filters)
+    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
+        return self._search(physical, {"q": self._lexical(), "qq": escape_query_text(text), "rows": k}, filters, ids_only)
 
     @staticmethod
     def _knn_query(vector: np.ndarray, top_k: int) -> str:
         values = ",".join(repr(float(v)) for v in np.asarray(vector, dtype=np.float32))
         return f"{{!knn f=vector topK={int(top_k)}}}[{values}]"
 
-    def knn(self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None) -> list[RawHit]:
+    def knn(
+        self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
+        ids_only: bool = False,
+    ) -> list[RawHit]:
         # fq on a request whose main query is knn is applied as a pre-filter (Solr 9.1+).
         top_k = max(k, num_candidates or 0)
-        return self._search(physical, {"q": self._knn_query(vector, top_k), "rows": k}, filters)
+        return self._search(physical, {"q": self._knn_query(vector, top_k), "rows": k}, filters, ids_only)
 
     def native_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int = 100, options: dict | None = None
