@@ -651,26 +651,28 @@ class Comparison:
                 list(pool.map(lambda t: self._search(client, spec, t, a.k), warm))
         return len(warm)
 
-    def latency_round(self, spec: ModeSpec, concurrency: int, engines: list[str]) -> dict[str, dict]:
-        """Times every judged query on every engine in `engines` at one concurrency.
+    def latency_round(self, concurrency: int, pairs: list[tuple[str, ModeSpec]]) -> dict[tuple[str, str], dict]:
+        """Times every judged query on every (engine, mode) pair at one concurrency.
 
-        The engines take turns in blocks of queries (the order of the turns rotating from block
-        to block), so a change in the machine's background load falls on all of them alike
-        instead of on whichever engine happened to run at that moment."""
+        The pairs take turns in blocks of queries, the order of the turns rotating from block to
+        block, so a change in the machine's background load (other processes, garbage
+        collection, merges) falls on every engine and mode alike instead of on whichever happened
+        to run at that moment."""
         a = self.args
         items = list(self.collection.queries.values())
         random.Random(a.seed).shuffle(items)
         block = max(20, 8 * concurrency)
-        timings: dict[str, list[dict]] = {e: [] for e in engines}
-        errors: dict[str, list[Exception]] = {e: [] for e in engines}
-        seconds: dict[str, float] = {e: 0.0 for e in engines}
-        warmed: dict[str, int] = {}
-        for engine in engines:
+        keys = [(e, spec.name) for e, spec in pairs]
+        timings: dict[tuple[str, str], list[dict]] = {k: [] for k in keys}
+        errors: dict[tuple[str, str], list[Exception]] = {k: [] for k in keys}
+        seconds: dict[tuple[str, str], float] = {k: 0.0 for k in keys}
+        warmed: dict[tuple[str, str], int] = {}
+        for engine in dict.fromkeys(e for e, _ in pairs):
             self.clear_caches(engine)
-        for engine in engines:
-            warmed[engine] = self._warm(self.clients[engine], spec, concurrency)
+        for engine, spec in pairs:
+            warmed[(engine, spec.name)] = self._warm(self.clients[engine], spec, concurrency)
 
-        def one(engine: str, text: str):
+        def one(engine: str, spec: ModeSpec, text: str):
             try:
                 return self._search(self.clients[engine], spec, text, a.k).timings_ms
             except Exception as exc:
@@ -679,31 +681,32 @@ class Comparison:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             for number, start in enumerate(range(0, len(items), block)):
                 chunk = items[start : start + block]
-                shift = number % len(engines)
-                for engine in engines[shift:] + engines[:shift]:
+                shift = number % len(pairs)
+                for engine, spec in pairs[shift:] + pairs[:shift]:
+                    key = (engine, spec.name)
                     t0 = time.perf_counter()
                     if concurrency == 1:
-                        outcomes = [one(engine, t) for t in chunk]
+                        outcomes = [one(engine, spec, t) for t in chunk]
                     else:
-                        outcomes = list(pool.map(lambda t, e=engine: one(e, t), chunk))
-                    seconds[engine] += time.perf_counter() - t0
+                        outcomes = list(pool.map(lambda t, e=engine, m=spec: one(e, m, t), chunk))
+                    seconds[key] += time.perf_counter() - t0
                     for outcome in outcomes:
                         if isinstance(outcome, Exception):
-                            errors[engine].append(outcome)
+                            errors[key].append(outcome)
                         else:
-                            timings[engine].append(outcome)
+                            timings[key].append(outcome)
         load = _load()
-        stats: dict[str, dict] = {}
-        for engine in engines:
-            outage = [e for e in errors[engine] if isinstance(e, OUTAGES)]
-            if outage or not timings[engine]:
-                first = (outage or errors[engine] or ["no queries"])[0]
-                stats[engine] = {
-                    "error": f"{len(errors[engine])} timed queries failed at concurrency {concurrency}: {type(first).__name__}: {first}",
+        stats: dict[tuple[str, str], dict] = {}
+        for key in keys:
+            outage = [e for e in errors[key] if isinstance(e, OUTAGES)]
+            if outage or not timings[key]:
+                first = (outage or errors[key] or ["no queries"])[0]
+                stats[key] = {
+                    "error": f"{len(errors[key])} timed queries failed at concurrency {concurrency}: {type(first).__name__}: {first}",
                     "outage": bool(outage),
                 }
                 continue
-            stats[engine] = latency_stats(timings[engine], len(errors[engine]), warmed[engine], seconds[engine], load)
+            stats[key] = latency_stats(timings[key], len(errors[key]), warmed[key], seconds[key], load)
         return stats
 
     def run_relevance(self, engine: str) -> None:
@@ -750,43 +753,42 @@ class Comparison:
             self.save()
 
     def run_latency(self) -> None:
-        for spec in self.modes:
-            engines = [
-                e for e in self.engines
-                if e in self.clients and e not in self.down and self.results["engines"][e]["modes"][spec.name]["status"] == "ok"
-            ]
-            for c in self.concurrency if engines else ():
-                if self.args.resume and all(str(c) in self.results["engines"][e]["modes"][spec.name]["latency"] for e in engines):
-                    continue
-                self.say(f"{spec.name}: latency at concurrency {c} on {', '.join(engines)}")
-                try:
-                    for attempt in range(3):
-                        # Timings taken while an engine was restarting mean nothing: wait for it, time the round again.
-                        try:
-                            stats = self.latency_round(spec, c, engines)
-                            hit = [e for e, v in stats.items() if v.get("outage")]
-                        except OUTAGES:
-                            stats, hit = None, list(engines)
-                        if not hit or attempt == 2 or not all(self.wait_for(e) for e in hit):
-                            break
-                    if stats is None:
-                        raise CompareError(f"engines kept failing at concurrency {c}")
-                except Exception as exc:  # recorded; the latency entries stay missing
-                    log.debug("latency %s failed", spec.name, exc_info=True)
-                    for e in engines:
-                        self.results["engines"][e]["modes"][spec.name]["error"] = f"latency at concurrency {c}: {type(exc).__name__}: {exc}"
-                    self.say(f"{spec.name}: latency at concurrency {c} failed: {type(exc).__name__}: {exc}")
-                    self.save()
-                    continue
-                for e, value in stats.items():
-                    m = self.results["engines"][e]["modes"][spec.name]
-                    if "error" in value:
-                        m["error"] = value["error"]
-                    else:
-                        m["latency"][str(c)] = value
-                        if m["error"] and ("timed queries failed" in m["error"] or m["error"].startswith("latency at")):
-                            m["error"] = None
+        pairs = [
+            (e, spec) for spec in self.modes for e in self.engines
+            if e in self.clients and e not in self.down and self.results["engines"][e]["modes"][spec.name]["status"] == "ok"
+        ]
+        for c in self.concurrency if pairs else ():
+            if self.args.resume and all(str(c) in self.results["engines"][e]["modes"][spec.name]["latency"] for e, spec in pairs):
+                continue
+            self.say(f"latency at concurrency {c}: {len(pairs)} engine/mode pairs taking turns, {len(self.collection.queries)} queries each")
+            try:
+                for attempt in range(3):
+                    # Timings taken while an engine was restarting mean nothing: wait for it, time the round again.
+                    try:
+                        stats = self.latency_round(c, pairs)
+                        hit = sorted({e for (e, _), v in stats.items() if v.get("outage")})
+                    except OUTAGES:
+                        stats, hit = None, sorted({e for e, _ in pairs})
+                    if not hit or attempt == 2 or not all(self.wait_for(e) for e in hit):
+                        break
+                if stats is None:
+                    raise CompareError(f"engines kept failing at concurrency {c}")
+            except Exception as exc:  # recorded; the latency entries stay missing
+                log.debug("latency at concurrency %s failed", c, exc_info=True)
+                for e, spec in pairs:
+                    self.results["engines"][e]["modes"][spec.name]["error"] = f"latency at concurrency {c}: {type(exc).__name__}: {exc}"
+                self.say(f"latency at concurrency {c} failed: {type(exc).__name__}: {exc}")
                 self.save()
+                continue
+            for (e, mode), value in stats.items():
+                m = self.results["engines"][e]["modes"][mode]
+                if "error" in value:
+                    m["error"] = value["error"]
+                else:
+                    m["latency"][str(c)] = value
+                    if m["error"] and ("timed queries failed" in m["error"] or m["error"].startswith("latency at")):
+                        m["error"] = None
+            self.save()
 
     def significance(self) -> None:
         comparisons = []

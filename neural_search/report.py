@@ -352,9 +352,9 @@ def render_markdown(results: dict) -> str:
     add(
         f"Every judged query timed again with k={s['k']} hits (candidates {s['depth']} per leg), in one order fixed by seed {s['seed']}, "
         f"after {s['warmup']} untimed warm-up queries (queries outside the judged set where the collection has them) and with "
-        f"the engine's result caches cleared (Solr core reloaded, Elasticsearch/OpenSearch `_cache/clear`). The engines take turns "
-        f"in blocks of max(20, 8 x concurrency) queries, the turn order rotating, so changes in background load fall on all of them alike; "
-        f"QPS is an engine's queries over the wall time of its own blocks. Time is client-side wall "
+        f"the engine's result caches cleared (Solr core reloaded, Elasticsearch/OpenSearch `_cache/clear`). All engine/mode pairs take "
+        f"turns in blocks of max(20, 8 x concurrency) queries, the turn order rotating, so changes in background load fall on all of them "
+        f"alike; QPS is a pair's queries over the wall time of its own blocks. Time is client-side wall "
         f"time per query, split into query encoding, the engine call(s) (for client-side hybrid: the slower of the two legs, which "
         f"run in parallel, the BM25 leg overlapping with encoding) and fusion, with that many client threads. "
         f"The load generator runs on the same {env['machine'].get('cpu_count')}-core machine as the engines. Best per column in bold."

@@ -172,26 +172,26 @@ def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path
 
     monkeypatch.setattr(compare.Comparison, "latency_round", dying)
     out2 = tmp_path / "out2"
-    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1",
+    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1,2",
                  "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), *_common(tmp_path)])
     assert code == 130  # the CLI's answer to an interrupt
     results = json.loads((out2 / "results.json").read_text())
     assert results["status"] == "interrupted"
     modes = results["engines"]["embedded"]["modes"]
-    assert modes["bm25"]["status"] == "ok" and "1" in modes["bm25"]["latency"]
-    assert "embedded/knn: latency at concurrency 1" in results["missing"]
+    assert modes["bm25"]["status"] == "ok" and list(modes["bm25"]["latency"]) == ["1"]
+    assert "embedded/knn: latency at concurrency 2" in results["missing"]
     assert (out2 / "report.md").exists()
 
     # --resume keeps what was measured and measures only the rest.
     monkeypatch.setattr(compare.Comparison, "latency_round", original)
     rounds = []
-    monkeypatch.setattr(compare.Comparison, "latency_round", lambda self, spec, *a: rounds.append(spec.name) or original(self, spec, *a))
-    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1",
+    monkeypatch.setattr(compare.Comparison, "latency_round", lambda self, c, pairs: rounds.append(c) or original(self, c, pairs))
+    code = main(["compare", "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25,knn", "--max-queries", "4", "--concurrency", "1,2",
                  "--warmup", "0", "--encode-sample", "0", "--index-prefix", "cmptest", "--out", str(out2), "--resume", *_common(tmp_path)])
     assert code == 0
     resumed = json.loads((out2 / "results.json").read_text())
-    assert resumed["status"] == "complete" and rounds == ["knn"]
-    assert resumed["engines"]["embedded"]["modes"]["bm25"]["latency"] == modes["bm25"]["latency"]
+    assert resumed["status"] == "complete" and rounds == [2]
+    assert resumed["engines"]["embedded"]["modes"]["bm25"]["latency"]["1"] == modes["bm25"]["latency"]["1"]
     assert resumed["started_at"] == results["started_at"]
     # ... and refuses to continue a run made with other settings
     code, _, err = _run(capsys, "--dataset", str(ADI), "--engines", "embedded", "--modes", "bm25", "--max-queries", "4", "--concurrency", "1",
