@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import SourceFormatError
+from .sources import first_existing
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
 SIGNIFICANCE_TEST = "paired two-sided t-test over per-query values (scipy.stats.ttest_rel), Holm-Bonferroni corrected"
@@ -73,14 +74,6 @@ class JudgedCollection:
         return sum(len(v) for v in self.qrels.values())
 
 
-def _first_existing(folder: Path, stem: str) -> Path | None:
-    for suffix in ("", ".bz2", ".gz"):
-        candidate = folder / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _examples(items: Iterable[str], limit: int = 5) -> str:
     items = sorted(items)
     shown = ", ".join(repr(i) for i in items[:limit])
@@ -96,9 +89,9 @@ def locate_collection(path: str | Path, split: str) -> tuple[Path, Path, Path]:
         raise DatasetError(f"--dataset must be a BEIR-style folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); {folder} is a file")
     if not re.match(r"^[A-Za-z0-9_.-]+$", split):
         raise DatasetError(f"invalid split name {split!r}")
-    corpus = _first_existing(folder, "corpus.jsonl")
-    queries = _first_existing(folder, "queries.jsonl")
-    qrels = _first_existing(folder / "qrels", f"{split}.tsv")
+    corpus = first_existing(folder, "corpus.jsonl")
+    queries = first_existing(folder, "queries.jsonl")
+    qrels = first_existing(folder / "qrels", f"{split}.tsv")
     missing = []
     if corpus is None:
         missing.append("corpus.jsonl")

@@ -29,7 +29,8 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="\n")
 
 
-def _first_existing(folder: Path, stem: str) -> Path | None:
+def first_existing(folder: Path, stem: str) -> Path | None:
+    """`folder/stem`, or its .bz2 / .gz version, whichever exists first."""
     for suffix in ("", ".bz2", ".gz"):
         candidate = folder / f"{stem}{suffix}"
         if candidate.is_file():
@@ -39,9 +40,9 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
 
 def detect_format(path: Path) -> str:
     if path.is_dir():
-        if _first_existing(path, "corpus.jsonl"):
+        if first_existing(path, "corpus.jsonl"):
             return "beir"
-        if _first_existing(path, "long_abstracts_en.ttl"):
+        if first_existing(path, "long_abstracts_en.ttl"):
             return "dbpedia"
         raise SourceFormatError(
             f"{path} holds neither corpus.jsonl (a BEIR collection) nor long_abstracts_en.ttl[.bz2] "
@@ -64,18 +65,18 @@ def read_source(path: str | Path, fmt: str = "auto") -> Iterator[SourceRecord]:
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt == "beir":
-        corpus = _first_existing(path, "corpus.jsonl") if path.is_dir() else path
+        corpus = first_existing(path, "corpus.jsonl") if path.is_dir() else path
         if corpus is None:
             raise SourceFormatError(f"{path} has no corpus.jsonl")
         return read_jsonl(corpus)
     if fmt == "jsonl":
         return read_jsonl(path)
     if path.is_dir():
-        abstracts = _first_existing(path, "long_abstracts_en.ttl")
+        abstracts = first_existing(path, "long_abstracts_en.ttl")
         if abstracts is None:
             raise SourceFormatError(f"{path} has no long_abstracts_en.ttl[.bz2]")
-        return read_dbpedia(abstracts, _first_existing(path, "labels_en.ttl"))
-    sibling = _first_existing(path.parent, "labels_en.ttl")
+        return read_dbpedia(abstracts, first_existing(path, "labels_en.ttl"))
+    sibling = first_existing(path.parent, "labels_en.ttl")
     return read_dbpedia(path, sibling)
 
 
