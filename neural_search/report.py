@@ -140,8 +140,9 @@ def explain_gap(results: dict, mode: str, engine: str, reference: str, overlap: 
         parts = []
         if {engine, reference} & {"embedded"}:
             parts.append(
-                "Lucene stores each document's length in one byte (SmallFloat norms, lossy above ~40 tokens) "
-                "while the embedded engine (bm25s) uses exact lengths, so close scores order differently"
+                "the embedded engine re-implements Lucene's StandardTokenizer and BM25 in Python (`analysis.py`, "
+                "`lucene_bm25.py`); a word the two tokenizers split differently changes term and length statistics, and "
+                "documents with equal scores can come back in another order"
             )
         parts.append(f"the top 10 agree on {overlap:.0%} of the documents")
         return "; ".join(parts) + "."
@@ -274,7 +275,7 @@ def render_markdown(results: dict) -> str:
     add("")
     unsupported = [(e, mo, m.get("error")) for e, entry in r["engines"].items() for mo, m in entry["modes"].items() if m["status"] == "unsupported"]
     if unsupported:
-        add("Not applicable (the engine cannot run the mode): " + "; ".join(f"{e} {mo} ({why})" for e, mo, why in unsupported) + ".")
+        add("Not applicable: " + "; ".join(f"{e} {mo}: {why}" for e, mo, why in unsupported) + ".")
         add("")
 
     # published
@@ -302,7 +303,7 @@ def render_markdown(results: dict) -> str:
         add("### Agreement between engines (same mode, same vectors)")
         add("")
         add(
-            f"Each engine against the reference (the embedded engine where it ran the mode: exact kNN, bm25s BM25). "
+            f"Each engine against the reference (the embedded engine where it ran the mode: exact kNN, and Lucene's BM25 re-implemented in Python). "
             f"Overlap@10 is the mean share of top-10 documents the two runs have in common. Gaps above {AGREEMENT_THRESHOLD} are explained."
         )
         add("")
@@ -319,6 +320,7 @@ def render_markdown(results: dict) -> str:
             add(f"- **{a['engine']} {a['mode']}** ({a['ndcg@10_delta']:+.4f} vs {a['reference']}): {explain_gap(r, a['mode'], a['engine'], a['reference'], a['overlap@10'])}")
         if not gaps:
             add(f"All engines agree within {AGREEMENT_THRESHOLD} nDCG@10 in every mode.")
+            add("")
         add(
             "- Scores differ in scale, not in ranking, where noted: Elasticsearch and OpenSearch BM25 scores are 2.2x Solr's "
             "(they keep Lucene's legacy (k1+1) factor); min-max, z-score and L2 normalisation and RRF are unaffected by scale."
@@ -387,7 +389,8 @@ def render_markdown(results: dict) -> str:
         add("")
         loads = [m.get("latency", {}).get(str(c), {}).get("load_1m") for _, _, m in _ok_modes(r)]
         loads = [x for x in loads if x is not None]
-        load_note = f" Machine load (1-min average) at the end of the passes: {min(loads):.1f}–{max(loads):.1f} on {env['machine'].get('cpu_count')} CPUs." if loads else ""
+        span = f"{min(loads):.1f}" if loads and min(loads) == max(loads) else (f"{min(loads):.1f}–{max(loads):.1f}" if loads else "")
+        load_note = f" Machine load (1-min average) at the end of the timed round: {span} on {env['machine'].get('cpu_count')} CPUs." if loads else ""
         add(f"Encode / engine / fusion: medians of the per-query split, in ms; best p50/p95/p99/QPS in bold.{load_note}")
         add("")
 
@@ -496,6 +499,14 @@ def render_reproduce(results: dict) -> str:
         _with_expect(r["command"], r["settings"]),
         "```",
         "",
+    ]
+    if (r["dataset"]["name"], r["dataset"]["split"]) == ("nfcorpus", "test"):
+        lines += [
+            "From the repository root, `make report REPORT_OUT=reports/example` runs the first command and `make report-check` "
+            "a quicker form of the second (relevance plus one timed round at concurrency 1, no warm-up) into `reports/nfcorpus-check`.",
+            "",
+        ]
+    lines += [
         f"Expected scores (ir-measures, mean over {r['dataset']['judged_queries']} judged queries, runs {s['depth']} deep):",
         "",
     ]
