@@ -24,6 +24,7 @@ by the best rank in any leg, then by id, so results and pages are stable.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -73,31 +74,70 @@ def _check_weights(legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, f
     return resolved
 
 
-def _order(fused: list[FusedHit]) -> list[FusedHit]:
-    def best_rank(hit: FusedHit) -> int:
-        return min((h.rank for h in hit.legs.values() if h is not None), default=1 << 30)
+def _select(
+    legs: Mapping[str, Sequence[LegHit]],
+    scores: dict[str, float],
+    best_rank: dict[str, int],
+    normalized: Mapping[str, Mapping[str, float]],
+    top: int | None,
+) -> list[FusedHit]:
+    """Orders documents by fused score, then best rank in any leg, then id, and builds FusedHits
+    only for the first `top` of them: a hybrid page needs 10 of ~200 candidates, and building the
+    breakdown of every candidate was most of the fusion time."""
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 0):
+        raise ValueError(f"top must be an integer >= 0 or None, got {top!r}")
 
-    return sorted(fused, key=lambda h: (-h.score, best_rank(h), h.id))
+    def key(doc_id: str) -> tuple[float, int, str]:
+        return (-scores[doc_id], best_rank[doc_id], doc_id)
 
-
-def _by_id(legs: Mapping[str, Sequence[LegHit]]) -> dict[str, dict[str, LegHit | None]]:
-    table: dict[str, dict[str, LegHit | None]] = {}
+    chosen = sorted(scores, key=key) if top is None or top >= len(scores) else heapq.nsmallest(top, scores, key=key)
+    by_leg: dict[str, dict[str, LegHit]] = {}
     for name, hits in legs.items():
+        mine = by_leg[name] = {}
         for hit in hits:
-            table.setdefault(hit.id, {leg: None for leg in legs})[name] = hit
-    return table
+            mine.setdefault(hit.id, hit)
+    return [
+        FusedHit(
+            doc_id,
+            scores[doc_id],
+            {name: by_leg[name].get(doc_id) for name in legs},
+            {name: normalized[name].get(doc_id) for name in legs},
+        )
+        for doc_id in chosen
+    ]
 
 
-def rrf(legs: Mapping[str, Sequence[LegHit]], *, k: int = DEFAULT_RRF_K, weights: Mapping[str, float] | None = None) -> list[FusedHit]:
+def _best_ranks(legs: Mapping[str, Sequence[LegHit]]) -> dict[str, int]:
+    best: dict[str, int] = {}
+    for hits in legs.values():
+        for hit in hits:
+            if hit.rank < best.get(hit.id, 1 << 30):
+                best[hit.id] = hit.rank
+    return best
+
+
+def rrf(
+    legs: Mapping[str, Sequence[LegHit]],
+    *,
+    k: int = DEFAULT_RRF_K,
+    weights: Mapping[str, float] | None = None,
+    top: int | None = None,
+) -> list[FusedHit]:
+    """Fused hits, best first; `top` keeps only the first `top` (None: all)."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"the RRF constant k must be an integer >= 1, got {k!r}")
     w = _check_weights(legs, weights)
-    fused = []
-    for doc_id, per_leg in _by_id(legs).items():
-        contributions = {name: (w[name] / (k + hit.rank) if hit else None) for name, hit in per_leg.items()}
-        score = sum(c for c in contributions.values() if c is not None)
-        fused.append(FusedHit(doc_id, score, per_leg, contributions))
-    return _order(fused)
+    scores: dict[str, float] = {}
+    contributions: dict[str, dict[str, float]] = {}
+    for name, hits in legs.items():
+        weight, mine = w[name], {}
+        for hit in hits:
+            if hit.id in mine:
+                continue  # a repeated id keeps its first (best) rank, as ranked() does
+            mine[hit.id] = contribution = weight / (k + hit.rank)
+            scores[hit.id] = scores.get(hit.id, 0.0) + contribution
+        contributions[name] = mine
+    return _select(legs, scores, _best_ranks(legs), contributions, top)
 
 
 def normalize(scores: Sequence[float], method: str) -> list[float]:
@@ -144,18 +184,23 @@ def linear(
     normalization: str = "minmax",
     combination: str = "arithmetic",
     weights: Mapping[str, float] | None = None,
+    top: int | None = None,
 ) -> list[FusedHit]:
+    """Fused hits, best first; `top` keeps only the first `top` (None: all)."""
     if combination not in COMBINATIONS:
         raise ValueError(f"unknown combination {combination!r}; choose one of {', '.join(COMBINATIONS)}")
     w = _check_weights(legs, weights)
-    normalized_by_leg = {
-        name: dict(zip((h.id for h in hits), normalize([h.score for h in hits], normalization))) for name, hits in legs.items()
+    normalized_by_leg: dict[str, dict[str, float]] = {}
+    for name, hits in legs.items():
+        mine: dict[str, float] = {}
+        for hit, value in zip(hits, normalize([h.score for h in hits], normalization)):
+            mine.setdefault(hit.id, value)
+        normalized_by_leg[name] = mine
+    scores = {
+        doc_id: combine({name: normalized_by_leg[name].get(doc_id) for name in legs}, w, combination)
+        for doc_id in dict.fromkeys(hit.id for hits in legs.values() for hit in hits)
     }
-    fused = []
-    for doc_id, per_leg in _by_id(legs).items():
-        normalized = {name: normalized_by_leg[name].get(doc_id) for name in legs}
-        fused.append(FusedHit(doc_id, combine(normalized, w, combination), per_leg, normalized))
-    return _order(fused)
+    return _select(legs, scores, _best_ranks(legs), normalized_by_leg, top)
 
 
 @dataclass(frozen=True)
@@ -198,9 +243,11 @@ class FusionSpec:
             return f"linear:{self.normalization}{suffix}"
         return self.method
 
-    def fuse(self, legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, float] | None = None) -> list[FusedHit]:
+    def fuse(
+        self, legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, float] | None = None, *, top: int | None = None
+    ) -> list[FusedHit]:
         if self.method == "rrf":
-            return rrf(legs, k=self.rrf_k, weights=weights)
+            return rrf(legs, k=self.rrf_k, weights=weights, top=top)
         if self.method == "linear":
-            return linear(legs, normalization=self.normalization, combination=self.combination, weights=weights)
+            return linear(legs, normalization=self.normalization, combination=self.combination, weights=weights, top=top)
         raise ValueError("native fusion runs inside the engine, not in the client")

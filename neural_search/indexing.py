@@ -114,10 +114,17 @@ def _approx_bytes(item: IndexedDoc) -> int:
 
 
 def chunk_by_count_and_bytes(items: Sequence[IndexedDoc], max_docs: int, max_bytes: int) -> Iterator[list[IndexedDoc]]:
+    return _chunked(items, lambda: (max_docs, max_bytes))
+
+
+def _chunked(items: Sequence[IndexedDoc], limits: Callable[[], tuple[int, int]]) -> Iterator[list[IndexedDoc]]:
+    """Chunks of at most (docs, bytes) = limits(), read again for every item, so a limit lowered
+    while chunks are being written (after a 413) applies to the very next chunk."""
     chunk: list[IndexedDoc] = []
     size = 0
     for item in items:
         item_size = _approx_bytes(item)
+        max_docs, max_bytes = limits()
         if chunk and (len(chunk) >= max_docs or size + item_size > max_bytes):
             yield chunk
             chunk, size = [], 0
@@ -190,18 +197,7 @@ class BulkWriter:
         self._pushback_seen = False
 
     def _chunks(self, items: Sequence[IndexedDoc]) -> Iterator[list[IndexedDoc]]:
-        """Like chunk_by_count_and_bytes, but reads the current limits for every chunk."""
-        chunk: list[IndexedDoc] = []
-        size = 0
-        for item in items:
-            item_size = _approx_bytes(item)
-            if chunk and (len(chunk) >= self.chunk_docs or size + item_size > self.chunk_bytes):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(item)
-            size += item_size
-        if chunk:
-            yield chunk
+        return _chunked(items, lambda: (self.chunk_docs, self.chunk_bytes))
 
     def write(self, items: Sequence[IndexedDoc]) -> list[WriteResult]:
         results: list[WriteResult] = []

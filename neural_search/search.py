@@ -260,8 +260,7 @@ class SearchClient:
         timings["engine_ms"] = max(bm25_ms, knn_ms)
         t0 = time.perf_counter()
         legs = {"bm25": ranked([(h.id, h.score) for h in bm25_raw]), "knn": ranked([(h.id, h.score) for h in knn_raw])}
-        fused = spec.fuse(legs, weights)
-        page = fused[offset : offset + k]
+        page = spec.fuse(legs, weights, top=offset + k)[offset:]
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
         docs, timings["fetch_ms"] = timed(self.store.fetch, physical, [f.id for f in page])
         hits = []

@@ -118,3 +118,52 @@ def test_fusion_spec_round_trip(text, expected):
 def test_fusion_spec_rejects(text):
     with pytest.raises(ValueError):
         FusionSpec.parse(text)
+
+
+def _reference(fused_legs, score_of):
+    """The fusion definition written out plainly: every document of any leg, its per-leg hit,
+    its fused score, sorted by (-score, best rank, id)."""
+    ids = {h.id for hits in fused_legs.values() for h in hits}
+    rows = []
+    for doc_id in ids:
+        per_leg = {name: next((h for h in hits if h.id == doc_id), None) for name, hits in fused_legs.items()}
+        best = min(h.rank for h in per_leg.values() if h is not None)
+        rows.append((-score_of(per_leg), best, doc_id))
+    return [doc_id for _, _, doc_id in sorted(rows)]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_fusion_matches_reference_and_top_is_a_prefix(seed):
+    import random
+
+    rng = random.Random(seed)
+    pool = [f"d{i}" for i in range(rng.randint(1, 60))]
+    # Coarse scores make equal fused scores (and so the tie rules) common.
+    made = legs(
+        bm25=[(d, float(rng.randint(0, 5))) for d in rng.sample(pool, rng.randint(0, len(pool)))],
+        knn=[(d, rng.choice([0.2, 0.5, 0.9])) for d in rng.sample(pool, rng.randint(0, len(pool)))],
+    )
+    made = {name: sorted(hits, key=lambda h: h.rank) for name, hits in made.items()}
+    weights = {"bm25": rng.choice([0.5, 1.0, 2.0]), "knn": 1.0}
+
+    def rrf_score(per_leg):
+        return sum(weights[n] / (60 + h.rank) for n, h in per_leg.items() if h is not None)
+
+    assert [h.id for h in rrf(made, weights=weights)] == _reference(made, rrf_score)
+
+    minmax = {n: dict(zip((h.id for h in hits), normalize([h.score for h in hits], "minmax"))) for n, hits in made.items()}
+
+    def linear_score(per_leg):
+        return combine({n: minmax[n].get(h.id) if h else None for n, h in per_leg.items()}, weights, "arithmetic")
+
+    assert [h.id for h in linear(made, weights=weights)] == _reference(made, linear_score)
+
+    for spec in ("rrf", "linear:minmax", "linear:zscore:geometric", "linear:l2:harmonic"):
+        everything = FusionSpec.parse(spec).fuse(made, weights)
+        for top in (0, 1, 7, len(everything), len(everything) + 5):
+            assert FusionSpec.parse(spec).fuse(made, weights, top=top) == everything[:top]
+
+
+def test_top_must_be_a_count():
+    with pytest.raises(ValueError):
+        rrf(legs(bm25=[("a", 1.0)]), top=-1)

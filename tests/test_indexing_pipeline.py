@@ -4,7 +4,6 @@
 covered by the conformance and fault-injection tests.)
 """
 
-import hashlib
 import json
 
 import numpy as np
@@ -16,24 +15,7 @@ from neural_search.engines.embedded import EmbeddedStore
 from neural_search.errors import EngineUnavailable, PayloadTooLarge, TransientEngineError
 from neural_search.indexing import BulkWriter, EngineGaveUp, Indexer, RetryPolicy, chunk_by_count_and_bytes
 
-
-class HashEncoder:
-    """Deterministic 8-dim vectors; stands in for the model in pure-logic tests."""
-
-    class _FP:
-        id = "hash-encoder"
-        dimension = 8
-
-        def to_dict(self):
-            return {"name": "hash", "dimension": 8, "similarity": "cosine", "id": self.id}
-
-        def compatible_with(self, other):
-            return bool(other) and other.get("id") == self.id
-
-    fingerprint = _FP()
-
-    def encode_documents(self, docs):
-        return np.stack([np.frombuffer(hashlib.sha256(d.id.encode()).digest()[:8], dtype=np.uint8).astype(np.float32) + 1 for d in docs])
+from .hash_encoder import HashEncoder
 
 
 class ScriptedStore(EmbeddedStore):

@@ -24,7 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from neural_search.checkpoints import Checkpoint, CheckpointFile
@@ -36,29 +35,12 @@ from neural_search.errors import ConfigurationError
 from neural_search.indexing import Indexer, RetryPolicy
 
 from .conftest import FILMS, REPO
+from .hash_encoder import HashEncoder
 from .faults import OnCheckpoint, TcpProxy, drop_everything, physical_indexes, read_checkpoint
 
 
 class Crash(BaseException):
     """Stands in for SIGKILL: not an Exception, so no handler in the pipeline swallows it."""
-
-
-class HashEncoder:
-    """Deterministic 8-dim vectors: the crash matrix runs hundreds of times, the model is not the point."""
-
-    class _FP:
-        id = "hash-encoder"
-        dimension = 8
-
-        def to_dict(self):
-            return {"name": "hash", "dimension": 8, "similarity": "cosine", "id": self.id}
-
-    fingerprint = _FP()
-
-    def encode_documents(self, docs):
-        import hashlib
-
-        return np.stack([np.frombuffer(hashlib.sha256(d.id.encode()).digest()[:8], dtype=np.uint8).astype(np.float32) + 1 for d in docs])
 
 
 class Faults:
@@ -225,8 +207,8 @@ def test_crash_at_every_point_of_a_new_index(tmp_path, crashing_files):
     assert points > 40  # every engine call, save and append of a 22-record run, before and after
 
 
-def test_crash_at_every_point_of_a_rebuild_that_replaces_a_serving_version(tmp_path, crashing_files):
-    old = {f"old{i}" for i in range(4)}
+def _serving_version(old: set[str]):
+    """A `prepare` for crash_matrix: `films` already serves films__v1 holding the `old` ids."""
 
     def prepare(root, state):
         state["faults"] = Faults(None)
@@ -235,21 +217,17 @@ def test_crash_at_every_point_of_a_rebuild_that_replaces_a_serving_version(tmp_p
         store.write("films__v1", [_item(i) for i in sorted(old)])
         store.publish("films", "films__v1")
 
-    points = crash_matrix(tmp_path, crashing_files, 15, prepare=prepare, recreate=True)
+    return prepare
+
+
+def test_crash_at_every_point_of_a_rebuild_that_replaces_a_serving_version(tmp_path, crashing_files):
+    points = crash_matrix(tmp_path, crashing_files, 15, prepare=_serving_version({f"old{i}" for i in range(4)}), recreate=True)
     assert points > 30
 
 
 def test_crash_at_every_point_of_an_update_in_place(tmp_path, crashing_files):
     old = {f"old{i}" for i in range(3)}
-
-    def prepare(root, state):
-        state["faults"] = Faults(None)
-        store = EmbeddedStore(path=root / "engine")
-        store.create_physical("films__v1", fingerprint=HashEncoder.fingerprint.to_dict())
-        store.write("films__v1", [_item(i) for i in sorted(old)])
-        store.publish("films", "films__v1")
-
-    points = crash_matrix(tmp_path, crashing_files, 15, prepare=prepare, old_ids=old)
+    points = crash_matrix(tmp_path, crashing_files, 15, prepare=_serving_version(old), old_ids=old)
     assert points > 30
 
 
