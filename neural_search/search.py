@@ -7,7 +7,9 @@
 
 A client is created once and shared by threads: it holds one engine client (connection pool,
 created on first use), one encoder (query-embedding LRU) and one small thread pool that runs the
-two legs of a hybrid query side by side, so hybrid costs about as much as its slower leg.
+two legs of a hybrid query side by side. The legs return ids and scores only; the page's stored
+fields come in one more request after fusion, because fetching them for every candidate cost more
+than that round trip (benchmarks/README.md, section 2, has the measurements).
 """
 
 from __future__ import annotations
@@ -228,9 +230,15 @@ class SearchClient:
             raw, timings["engine_ms"] = timed(self.store.bm25, physical, query_text, k=offset + k, filters=clauses)
             return result(_single_leg("bm25", raw, offset, k))
 
+        def bm25_leg():
+            return timed(self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
+
+        # Server legs overlap on another thread while this one encodes and runs the kNN leg; an
+        # in-process engine runs both here (see EmbeddedStore.in_process).
+        inline = getattr(self.store, "in_process", False)
         bm25_future = None
-        if mode == "hybrid" and spec.method != "native":
-            bm25_future = self._pool.submit(timed, self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
+        if mode == "hybrid" and spec.method != "native" and not inline:
+            bm25_future = self._pool.submit(bm25_leg)
         vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
 
         if mode == "knn":
@@ -251,13 +259,14 @@ class SearchClient:
                 raise CapabilityError(f"{self.store.engine} has no native hybrid search here; use --fusion rrf or linear:*, or allow fallback")
             note = f"{self.store.engine} has no native hybrid search; fell back to client-side rrf"
             spec = FusionSpec.parse("rrf")
-            bm25_future = self._pool.submit(timed, self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
+            if not inline:
+                bm25_future = self._pool.submit(bm25_leg)
 
         # The legs return ids and scores only; stored fields are fetched for the page alone, below.
         # The kNN leg runs on this thread: one pool hand-off less.
         knn_raw, knn_ms = timed(self.store.knn, physical, vector, k=depth_limit, filters=clauses, num_candidates=depth_limit, ids_only=True)
-        bm25_raw, bm25_ms = bm25_future.result()
-        timings["engine_ms"] = max(bm25_ms, knn_ms)
+        bm25_raw, bm25_ms = bm25_future.result() if bm25_future is not None else bm25_leg()
+        timings["engine_ms"] = knn_ms + bm25_ms if bm25_future is None else max(bm25_ms, knn_ms)
         t0 = time.perf_counter()
         legs = {"bm25": ranked([(h.id, h.score) for h in bm25_raw]), "knn": ranked([(h.id, h.score) for h in knn_raw])}
         page = spec.fuse(legs, weights, top=offset + k)[offset:]
