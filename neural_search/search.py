@@ -118,6 +118,7 @@ class SearchClient:
         self._lock = threading.Lock()
         self._resolved: tuple[float, str] | None = None
         self._checked: set[str] = set()
+        self._in_flight = 0  # searches running now on this client, for in-process engines (see search)
 
     @classmethod
     def connect(cls, engine: str = "embedded", *, index: str, model: str | None = None, **kwargs) -> "SearchClient":
@@ -188,6 +189,18 @@ class SearchClient:
         candidates: int | None = None,
         allow_fallback: bool = False,
     ) -> SearchResult:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._search(
+                text, mode=mode, k=k, offset=offset, filters=filters, fusion=fusion, weights=weights, candidates=candidates,
+                allow_fallback=allow_fallback,
+            )
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _search(self, text: str, *, mode, k, offset, filters, fusion, weights, candidates, allow_fallback) -> SearchResult:
         started = time.perf_counter()
         if mode not in MODES:
             raise ConfigurationError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -233,9 +246,10 @@ class SearchClient:
         def bm25_leg():
             return timed(self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
 
-        # Server legs overlap on another thread while this one encodes and runs the kNN leg; an
-        # in-process engine runs both here (see EmbeddedStore.in_process).
-        inline = getattr(self.store, "in_process", False)
+        # The bm25 leg runs on another thread while this one encodes and runs the kNN leg. An
+        # in-process engine (EmbeddedStore.in_process) mostly holds the GIL, so once other searches
+        # are running on this client a second thread only adds hand-offs: then both legs run here.
+        inline = getattr(self.store, "in_process", False) and self._in_flight > 1
         bm25_future = None
         if mode == "hybrid" and spec.method != "native" and not inline:
             bm25_future = self._pool.submit(bm25_leg)

@@ -86,8 +86,8 @@ def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float |
 
 class EmbeddedStore:
     engine = "embedded"
-    # Searches run in the caller's process and mostly hold the GIL: a second thread for the other
-    # hybrid leg only adds hand-offs (measured in benchmarks/README.md, section 2).
+    # Searches run in the caller's process and mostly hold the GIL: under concurrent searches a
+    # second thread for the other hybrid leg only adds hand-offs (benchmarks/README.md, section 2).
     in_process = True
 
     def __init__(self, *, path: str | os.PathLike | None = None):
