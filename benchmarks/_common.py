@@ -140,6 +140,19 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
+def run_header(benchmark: str, machine: dict, fingerprint) -> dict:
+    """The keys every result file starts with: which benchmark, when, the exact command, the
+    commit, the machine and the model, so a figure can be traced and re-run."""
+    return {
+        "benchmark": benchmark,
+        "when": timestamp(),
+        "command": command_line(),
+        "git": git_commit(),
+        "machine": machine,
+        "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
+    }
+
+
 def timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 

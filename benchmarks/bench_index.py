@@ -223,12 +223,7 @@ def main(argv=None) -> int:
               + ("; the machine was busy, so docs/s and ratios are noisy (overlap is not)" if C.median(others) > 0.25 else ""))
 
     payload = {
-        "benchmark": "bench_index",
-        "when": C.timestamp(),
-        "command": C.command_line(),
-        "git": C.git_commit(),
-        "machine": machine,
-        "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
+        **C.run_header("bench_index", machine, fingerprint),
         "params": {
             "source": str(args.source), "docs": encode_runs[0]["docs"], "repeats": args.repeats, "batch_size": args.batch_size,
             "encode_batch_size": args.encode_batch_size, "chunk_docs": args.chunk_docs, "cache": False,

@@ -314,12 +314,7 @@ def main(argv=None) -> int:
             print(f"  {e}: " + ", ".join(f"{k} {v['p50_ms']} / {v['cpu_ms_per_call']}" for k, v in r["raw_legs_sequential"].items()))
 
     payload = {
-        "benchmark": "bench_search",
-        "when": C.timestamp(),
-        "command": C.command_line(),
-        "git": C.git_commit(),
-        "machine": machine,
-        "model": {"name": fingerprint.name, "id": fingerprint.id, "dimension": fingerprint.dimension},
+        **C.run_header("bench_search", machine, fingerprint),
         "params": {
             "source": str(args.source), "docs": ndocs, "queries": len(queries), "split": args.split, "passes": args.passes,
             "warmup": args.warmup, "k": args.k, "candidates": args.candidates, "fusion": "rrf (client-side)",
