@@ -595,6 +595,11 @@ def plot_ndcg(results: dict, path: Path) -> Path:
     ax.set_title(f"nDCG@10 by engine and mode — {dataset['name']} ({dataset['split']}, {dataset['judged_queries']} queries)")
     ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     ax.grid(axis="y", alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Writes a finished figure as PNG and frees it (figures are not garbage-collected while pyplot holds them)."""
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -642,10 +647,7 @@ def plot_latency(results: dict, path: Path) -> Path:
         ax.grid(axis="y", alpha=0.3, which="both")
         low, high = ax.get_ylim()
         ax.set_ylim(low, high * 3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_quality_latency(results: dict, path: Path) -> Path:
@@ -671,10 +673,7 @@ def plot_quality_latency(results: dict, path: Path) -> Path:
     first = ax.legend(handles=engine_handles, title="engine", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(first)
     ax.legend(handles=mode_handles, title="mode", fontsize=8, title_fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_report(results: dict, out: str | Path) -> list[Path]:

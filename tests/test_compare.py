@@ -91,9 +91,15 @@ def _common(tmp: Path) -> list[str]:
 # -- bad input --------------------------------------------------------------------------------------
 
 
+def _compare_dataset(capsys, tmp_path: Path, root: Path, *engine_args: str) -> tuple[int, str]:
+    """Runs compare on `root` with output to tmp_path/out; returns the exit code and stderr."""
+    code, _, err = _run(capsys, "--dataset", str(root), *engine_args, "--out", str(tmp_path / "out"), *_common(tmp_path))
+    return code, err
+
+
 def test_missing_dataset_files_are_named(tmp_path, capsys):
     root = _write_beir(tmp_path / "broken", queries=False)
-    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    code, err = _compare_dataset(capsys, tmp_path, root, "--engines", "embedded")
     assert code == 2
     assert "missing queries.jsonl" in err and "qrels/test.tsv (there is no qrels/ folder)" in err
     assert not (tmp_path / "out").exists()
@@ -101,21 +107,21 @@ def test_missing_dataset_files_are_named(tmp_path, capsys):
 
 def test_qrels_with_unknown_documents_are_refused(tmp_path, capsys):
     root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q2", "d77", 1)])
-    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    code, err = _compare_dataset(capsys, tmp_path, root, "--engines", "embedded")
     assert code == 2
     assert "names 1 documents that are not in corpus.jsonl: 'd77'" in err
 
 
 def test_qrels_with_unknown_queries_are_refused(tmp_path, capsys):
     root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q5", "d2", 1)])
-    code, _, err = _run(capsys, "--dataset", str(root), "--engines", "embedded", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    code, err = _compare_dataset(capsys, tmp_path, root, "--engines", "embedded")
     assert code == 2 and "judges 1 queries that queries.jsonl does not have: 'q5'" in err
 
 
 def test_an_engine_that_is_down_stops_the_run_before_any_work(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NEURAL_SEARCH_SOLR_URL", DEAD_SOLR)
     root = _write_beir(tmp_path / "c", qrels=[("q1", "d1", 1), ("q2", "d2", 1)])
-    code, _, err = _run(capsys, "--dataset", str(root), "--engine", "solr", "--out", str(tmp_path / "out"), *_common(tmp_path))
+    code, err = _compare_dataset(capsys, tmp_path, root, "--engine", "solr")
     assert code == 2
     assert "solr at http://127.0.0.1:9/solr cannot be reached" in err and "make engines-up" in err
     assert not (tmp_path / "out").exists()
