@@ -4,13 +4,21 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 DATASETS ?= ../shared/datasets
 
-.PHONY: install demo test unit engines-up engines-down engines-status bench bench-index bench-search report clean
+.PHONY: install plugins demo test unit engines-up engines-down engines-status bench bench-index bench-search report clean
 
 install:
 	$(PYTHON) -m pip install -q -e '.[test]'
 
 demo: install
 	neural-search demo
+
+# The engine plugins (plugins/: the fusion core, Elasticsearch and Solr), built from source with
+# their Java unit tests (Maven Surefire); servers/*/prepare.sh installs what this builds.
+PLUGINS_LOG ?= plugins/build.log
+plugins:
+	@echo "building the engine plugins (mvn -f plugins/pom.xml verify; log in $(PLUGINS_LOG))"
+	@mvn -B -ntp -Dstyle.color=never -f plugins/pom.xml verify > $(PLUGINS_LOG) 2>&1 || { tail -n 80 $(PLUGINS_LOG); exit 1; }
+	@grep -E "^\[INFO\] (Tests run:|Building neural-search|BUILD)|Tests run: .*, Fail" $(PLUGINS_LOG) | grep -v " -- in " || true
 
 engines-up:
 	$(PYTHON) servers/manage.py up
@@ -22,14 +30,14 @@ engines-status:
 	$(PYTHON) servers/manage.py status
 
 # The whole suite: unit tests, and integration tests against the real engines (started here).
-test: install engines-up
+test: install plugins engines-up
 	$(PYTHON) -m pytest -ra
 
 unit: install
 	$(PYTHON) -m pytest -ra -m "not integration"
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info .pytest_cache plugins/*/target plugins/build.log
 
 # Performance benchmarks (see benchmarks/README.md for the figures and the exact commands).
 # Scale up with e.g. `make bench-index BENCH_INDEX_ARGS="--docs 2000 --repeats 5"`.

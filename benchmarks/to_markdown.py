@@ -46,25 +46,27 @@ def search_md(d: dict, other: dict | None = None) -> str:
     dash = lambda v, fmt="{:.2f}": "-" if v is None else fmt.format(v)  # noqa: E731
     for e, r in d["engines"].items():
         for conc, s in r["concurrency"].items():
-            for m in ("bm25", "knn", "hybrid", "native"):
+            for m in ("bm25", "knn", "hybrid", "hybrid@engine", "rawsum"):
                 x = s.get(m)
                 if x is None:
-                    continue  # native: only engines that have a one-request hybrid
+                    continue  # hybrid@engine, rawsum: only engines that have them
                 row = [e, conc, m, x["p50_ms"], x["p95_ms"], x["p99_ms"], x["qps"], dash((x.get("cpu_ms_per_query") or {}).get("total"))]
                 if other:
                     y = other["engines"].get(e, {}).get("concurrency", {}).get(conc, {}).get(m)
                     row += [y["p50_ms"] if y else "-", y["p95_ms"] if y else "-"]
                 rows.append(row)
-            row = [e, conc, s["bm25"]["p50_ms"], s["knn"]["p50_ms"], s["hybrid"]["p50_ms"], f"**{s['hybrid_ratio_p50']:.2f}**",
-                   "yes" if s["meets_target"] else "no", dash(s.get("design_floor_ratio")), dash(s.get("cpu_floor_ratio")),
-                   dash(s.get("native_ratio_p50"))]
+            engine_ok = s.get("meets_engine_target")
+            row = [e, conc, s["bm25"]["p50_ms"], s["knn"]["p50_ms"], dash((s.get("hybrid@engine") or {}).get("p50_ms"), "{}"),
+                   "-" if s.get("engine_ratio_p50") is None else f"**{s['engine_ratio_p50']:.2f}**",
+                   "-" if engine_ok is None else ("yes" if engine_ok else "no"),
+                   s["hybrid"]["p50_ms"], f"{s['hybrid_ratio_p50']:.2f}", dash(s.get("design_floor_ratio")), dash(s.get("rawsum_ratio_p50"))]
             if other:
                 o = other["engines"].get(e, {}).get("concurrency", {}).get(conc)
                 row += [f"{o['hybrid_ratio_p50']:.2f}" if o else "-"]
             ratio_rows.append(row)
     headers = ["engine", "conc", "mode", "p50 ms", "p95 ms", "p99 ms", "qps", "CPU ms/query"] + (["p50 ms (other)", "p95 ms (other)"] if other else [])
-    ratio_headers = ["engine", "conc", "bm25 p50", "knn p50", "hybrid p50", "hybrid / max(bm25, knn)", "<= 1.2", "design floor", "CPU floor",
-                     "native / max(bm25, knn)"] + (["ratio (other)"] if other else [])
+    ratio_headers = ["engine", "conc", "bm25 p50", "knn p50", "hybrid@engine p50", "hybrid@engine / max(bm25, knn)", "<= 1.10",
+                     "client hybrid p50", "client hybrid / max", "client design floor", "rawsum / max"] + (["client ratio (other)"] if other else [])
     return md_table(headers, rows) + "\n\n" + md_table(ratio_headers, ratio_rows)
 
 

@@ -134,12 +134,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         weights = {k: (1.0 if v is None else v) for k, v in weights.items()}
     result = client.search(
         args.query, mode=args.mode, k=args.k, offset=args.offset, filters=parse_filters(args.filter),
-        fusion=args.fusion, weights=weights, allow_fallback=args.allow_fallback,
+        fusion=args.fusion, weights=weights, fusion_at=args.fusion_at, explain=True if args.explain else None,
+        allow_fallback=args.allow_fallback,
     )
     if args.json:
         print(json.dumps(_result_json(result), indent=1, ensure_ascii=False))
         return 0
     header = f"{result.engine}:{result.index} mode={result.mode}" + (f" fusion={result.fusion}" if result.fusion else "")
+    header += f" fused in the {result.fusion_at}" if result.fusion_at else ""
     print(f"{header}  ({result.timings_ms['total_ms']:.0f} ms)")
     if result.note:
         print(f"note: {result.note}")
@@ -155,7 +157,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _result_json(result) -> dict:
     return {
-        "engine": result.engine, "index": result.index, "mode": result.mode, "fusion": result.fusion,
+        "engine": result.engine, "index": result.index, "mode": result.mode, "fusion": result.fusion, "fusion_at": result.fusion_at,
         "offset": result.offset, "k": result.k, "timings_ms": dict(result.timings_ms), "note": result.note,
         "hits": [
             {
@@ -204,14 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--index", required=True)
     p.add_argument("--mode", choices=("bm25", "knn", "hybrid"), default="hybrid")
-    p.add_argument("--fusion", default="rrf", help="rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic], native")
+    p.add_argument("--fusion", default="rrf", help="rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic], or rawsum (the engine adds the raw scores, one request)")
+    p.add_argument(
+        "--fusion-at", choices=("engine", "client"), default=None,
+        help="where a hybrid search is fused: inside the engine by its plugin (one request) or here; default: the engine where its plugin is installed",
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--candidates", type=int, default=100, help="depth each leg retrieves (pagination goes this deep)")
     p.add_argument("--bm25-weight", type=float, default=None)
     p.add_argument("--knn-weight", type=float, default=None)
     p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, FIELD>=N, FIELD<N ... on metadata (repeatable)")
-    p.add_argument("--allow-fallback", action="store_true", help="fall back to client-side rrf when --fusion native is not available")
+    p.add_argument("--allow-fallback", action="store_true", help="fall back to client-side fusion when --fusion-at engine or --fusion rawsum is not available")
     p.add_argument("--explain", action="store_true", help="show each leg's raw and normalised score")
     p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     p.add_argument("--json", action="store_true")

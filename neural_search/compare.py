@@ -60,12 +60,15 @@ from .evaluation import (
     validate_results,
     write_trec_run,
 )
-from .fusion import FusionSpec
+from .fusion import RAWSUM, FusionSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODES = ("bm25", "knn", "hybrid:rrf", "hybrid:linear:minmax", "hybrid:native")
-ALL_MODES = ("bm25", "knn", "hybrid:rrf", "hybrid:linear:minmax", "hybrid:linear:zscore", "hybrid:linear:l2", "hybrid:native")
+DEFAULT_MODES = ("bm25", "knn", "hybrid:rrf", "hybrid:rrf@engine", "hybrid:linear:minmax", "hybrid:rawsum")
+ALL_MODES = (
+    "bm25", "knn", "hybrid:rrf", "hybrid:linear:minmax", "hybrid:linear:zscore", "hybrid:linear:l2",
+    "hybrid:rrf@engine", "hybrid:linear:minmax@engine", "hybrid:linear:zscore@engine", "hybrid:linear:l2@engine", "hybrid:rawsum",
+)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LIBRARIES = (
     "neural-search", "numpy", "scipy", "torch", "transformers", "sentence-transformers", "elasticsearch",
@@ -87,15 +90,18 @@ class CompareError(NeuralSearchError):
 
 @dataclass(frozen=True)
 class ModeSpec:
-    """One measured mode: `bm25`, `knn` or `hybrid:<fusion>` (rrf, rrf:K, linear:NORM[:COMB], native)."""
+    """One measured mode: `bm25`, `knn` or `hybrid:<fusion>[@engine|@client]` (rrf, rrf:K,
+    linear:NORM[:COMB], rawsum). A comparison measures what it names: `hybrid:rrf` is fused in the
+    client on every engine, `hybrid:rrf@engine` inside the engine by its plugin (one request)."""
 
     name: str
     mode: str
     fusion: str | None = None
+    fusion_at: str | None = None
 
     @property
     def slug(self) -> str:
-        return self.name.replace(":", "-")
+        return self.name.replace(":", "-").replace("@", "-")
 
     @property
     def is_hybrid(self) -> bool:
@@ -109,14 +115,23 @@ class ModeSpec:
         if raw == "hybrid":
             raw = "hybrid:rrf"
         if raw.startswith("hybrid:"):
+            fusion, _, side = raw[len("hybrid:"):].partition("@")
+            if side not in ("", "client", "engine"):
+                raise ConfigurationError(f"--modes: in {text!r} say @engine or @client after the fusion")
             try:
-                spec = FusionSpec.parse(raw[len("hybrid:"):])
+                spec = FusionSpec.parse(fusion)
             except ValueError as exc:
                 raise ConfigurationError(f"--modes: {exc}") from None
-            return cls(f"hybrid:{spec}", "hybrid", str(spec))
+            if spec.method == RAWSUM:
+                if side == "client":
+                    raise ConfigurationError("--modes: rawsum is always computed inside the engine; drop @client")
+                return cls(f"hybrid:{spec}", "hybrid", str(spec), "engine")
+            side = side or "client"
+            suffix = "@engine" if side == "engine" else ""
+            return cls(f"hybrid:{spec}{suffix}", "hybrid", str(spec), side)
         raise ConfigurationError(
-            f"--modes: unknown mode {text!r}; use bm25, knn or hybrid:<fusion> (hybrid:rrf, hybrid:rrf:60, "
-            "hybrid:linear:minmax|zscore|l2[:arithmetic|geometric|harmonic], hybrid:native), or `all`"
+            f"--modes: unknown mode {text!r}; use bm25, knn or hybrid:<fusion>[@engine] (hybrid:rrf, hybrid:rrf:60@engine, "
+            "hybrid:linear:minmax|zscore|l2[:arithmetic|geometric|harmonic], hybrid:rawsum), or `all`"
         )
 
 
@@ -591,6 +606,8 @@ class Comparison:
         kwargs = {"mode": spec.mode, "k": k, "candidates": self.args.depth}
         if spec.is_hybrid:
             kwargs["fusion"] = spec.fusion
+            if spec.fusion != RAWSUM:
+                kwargs["fusion_at"] = spec.fusion_at
         return client.search(text, **kwargs)
 
     def wait_for(self, engine: str) -> bool:
@@ -709,6 +726,16 @@ class Comparison:
             stats[key] = latency_stats(timings[key], len(errors[key]), warmed[key], seconds[key], load)
         return stats
 
+    def unsupported(self, engine: str, spec: ModeSpec) -> str | None:
+        """Why `engine` cannot run this mode as named, or None."""
+        store = self.stores[engine]
+        if spec.fusion == RAWSUM:
+            return None if "rawsum_hybrid" in store.capabilities() else f"{engine} has no one-request raw-score sum"
+        if spec.fusion_at == "engine":
+            problem = store.engine_fusion_problem(self.physical[engine], FusionSpec.parse(spec.fusion), (1.0, 1.0))
+            return None if problem is None else f"no engine-side {spec.fusion} on {engine}: {problem}"
+        return None
+
     def run_relevance(self, engine: str) -> None:
         from .search import SearchClient
 
@@ -718,9 +745,9 @@ class Comparison:
         try:
             for spec in self.modes:
                 m = entry["modes"][spec.name]
-                if spec.fusion == "native" and "native_hybrid" not in store.capabilities():
-                    why = " (it needs the neural-search plugin)" if engine == "opensearch" else ""
-                    m.update(status="unsupported", error=f"{engine} has no native hybrid query here{why}")
+                problem = self.unsupported(engine, spec)
+                if problem:
+                    m.update(status="unsupported", error=problem)
                     self.save()
                     continue
                 if self.measured(engine, spec):

@@ -19,7 +19,12 @@ OpenSearch) they average over the legs where the document has a positive normali
 Edge cases, decided once for every engine: an empty leg contributes nothing; min-max over
 all-equal scores gives 1.0 to every hit of that leg (each is that leg's best); z-score over
 all-equal scores gives 0.0; L2 over all-zero scores gives 0.0. Ties in the fused score are broken
-by the best rank in any leg, then by id, so results and pages are stable.
+by the best rank in any leg, then by the first leg (in the order given) holding that rank: a total
+order that needs no document ids, so the engine plugins, which fuse before ids are loaded, order
+exactly as this module does.
+
+The whole specification, which the Java plugins follow too, is docs/fusion.md; the shared test
+vectors are docs/fusion-vectors.json.
 """
 
 from __future__ import annotations
@@ -39,6 +44,17 @@ class LegHit:
     id: str
     score: float
     rank: int  # 1-based
+
+
+@dataclass(frozen=True)
+class LegScore:
+    """One leg's view of a hit, whichever side fused: its raw engine score, its rank in that leg
+    (None where the engine does not report it: OpenSearch's linear fusion) and the normalised
+    score (linear fusion) or RRF contribution that went into the final score."""
+
+    score: float
+    rank: int | None
+    normalized: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,18 +93,18 @@ def _check_weights(legs: Mapping[str, Sequence[LegHit]], weights: Mapping[str, f
 def _select(
     legs: Mapping[str, Sequence[LegHit]],
     scores: dict[str, float],
-    best_rank: dict[str, int],
+    best_rank: dict[str, tuple[int, int]],
     normalized: Mapping[str, Mapping[str, float]],
     top: int | None,
 ) -> list[FusedHit]:
-    """Orders documents by fused score, then best rank in any leg, then id, and builds FusedHits
+    """Orders documents by fused score, then best (rank, leg index), and builds FusedHits
     only for the first `top` of them: a hybrid page needs 10 of ~200 candidates, and building the
     breakdown of every candidate was most of the fusion time."""
     if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 0):
         raise ValueError(f"top must be an integer >= 0 or None, got {top!r}")
 
-    def key(doc_id: str) -> tuple[float, int, str]:
-        return (-scores[doc_id], best_rank[doc_id], doc_id)
+    def key(doc_id: str) -> tuple[float, tuple[int, int]]:
+        return (-scores[doc_id], best_rank[doc_id])
 
     chosen = sorted(scores, key=key) if top is None or top >= len(scores) else heapq.nsmallest(top, scores, key=key)
     by_leg: dict[str, dict[str, LegHit]] = {}
@@ -107,12 +123,13 @@ def _select(
     ]
 
 
-def _best_ranks(legs: Mapping[str, Sequence[LegHit]]) -> dict[str, int]:
-    best: dict[str, int] = {}
-    for hits in legs.values():
+def _best_ranks(legs: Mapping[str, Sequence[LegHit]]) -> dict[str, tuple[int, int]]:
+    """Each document's best rank in any leg, with the index of the first leg holding it."""
+    best: dict[str, tuple[int, int]] = {}
+    for position, hits in enumerate(legs.values()):
         for hit in hits:
-            if hit.rank < best.get(hit.id, 1 << 30):
-                best[hit.id] = hit.rank
+            if hit.id not in best or hit.rank < best[hit.id][0]:
+                best[hit.id] = (hit.rank, position)
     return best
 
 
@@ -203,9 +220,13 @@ def linear(
     return _select(legs, scores, _best_ranks(legs), normalized_by_leg, top)
 
 
+RAWSUM = "rawsum"
+
+
 @dataclass(frozen=True)
 class FusionSpec:
-    """A parsed `--fusion` value: `rrf`, `rrf:K`, `linear:minmax`, `linear:zscore:geometric`, `native`."""
+    """A parsed `--fusion` value: `rrf`, `rrf:K`, `linear:minmax`, `linear:zscore:geometric`, or
+    `rawsum` (the engine adds the legs' raw scores in one request: no normalisation, no ranks)."""
 
     method: str = "rrf"
     rrf_k: int = DEFAULT_RRF_K
@@ -224,15 +245,20 @@ class FusionSpec:
                     raise ValueError(f"in {text!r} the RRF constant must be a positive integer")
                 k = int(parts[1])
             return cls("rrf", rrf_k=k)
+        if parts[0] == RAWSUM and len(parts) == 1:
+            return cls(RAWSUM)
         if parts[0] == "native" and len(parts) == 1:
-            return cls("native")
+            raise ValueError(
+                "fusion 'native' is now two things: use fusion_at='engine' (--fusion-at engine) to run rrf or "
+                "linear:* inside the engine with its plugin, or --fusion rawsum for the one-request sum of raw scores"
+            )
         if parts[0] == "linear" and 2 <= len(parts) <= 3 and parts[1] in NORMALIZATIONS:
             combination = parts[2] if len(parts) == 3 else "arithmetic"
             if combination not in COMBINATIONS:
                 raise ValueError(f"unknown combination {combination!r} in {text!r}; choose one of {', '.join(COMBINATIONS)}")
             return cls("linear", normalization=parts[1], combination=combination)
         raise ValueError(
-            f"unknown fusion {text!r}; use rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic] or native"
+            f"unknown fusion {text!r}; use rrf, rrf:K, linear:minmax|zscore|l2[:arithmetic|geometric|harmonic] or rawsum"
         )
 
     def __str__(self) -> str:
@@ -250,4 +276,4 @@ class FusionSpec:
             return rrf(legs, k=self.rrf_k, weights=weights, top=top)
         if self.method == "linear":
             return linear(legs, normalization=self.normalization, combination=self.combination, weights=weights, top=top)
-        raise ValueError("native fusion runs inside the engine, not in the client")
+        raise ValueError("rawsum is computed inside the engine, not in the client")

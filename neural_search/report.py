@@ -146,9 +146,15 @@ def explain_gap(results: dict, mode: str, engine: str, reference: str, overlap: 
             )
         parts.append(f"the top 10 agree on {overlap:.0%} of the documents")
         return "; ".join(parts) + "."
-    if mode == "hybrid:native":
+    if mode.endswith("@engine"):
         return (
-            "native hybrid is each engine's own score arithmetic, not a shared algorithm: Elasticsearch adds its BM25 "
+            "fused inside each engine by its plugin (neural-search's own on Elasticsearch and Solr, OpenSearch's official "
+            "neural-search plugin) with the maths of docs/fusion.md; the legs are the same as client-side, so differences come "
+            f"from the legs and, on OpenSearch, from its documented float32 and min-max rules (top 10 overlap {overlap:.0%})."
+        )
+    if mode == "hybrid:rawsum":
+        return (
+            "rawsum is each engine's own score arithmetic, not a shared algorithm: Elasticsearch adds its BM25 "
             "score (which keeps the legacy (k1+1) factor, 2.2x Solr's) to the kNN similarity in [0, 1], Solr adds its BM25 "
             "to the same similarity, so the kNN leg weighs about twice as much in Solr; rankings are not expected to agree "
             f"(top 10 overlap {overlap:.0%})."

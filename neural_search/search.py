@@ -14,6 +14,7 @@ than that round trip (benchmarks/README.md, section 2, has the measurements).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,23 +23,14 @@ from typing import Any, Mapping
 
 from .analysis import tokenize
 from .encoding import Encoder
-from .engines.base import DocumentStore, RawHit, normalize_filters, validate_index_name
+from .engines.base import LEGS, DocumentStore, RawHit, normalize_filters, validate_index_name
 from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError
-from .fusion import FusionSpec, ranked
+from .fusion import RAWSUM, FusionSpec, LegScore, ranked
 
 MODES = ("bm25", "knn", "hybrid")
+FUSION_SIDES = (None, "engine", "client")
 MAX_QUERY_TERMS = 512  # below every engine's boolean clause limit (1024 in Lucene by default)
 RESOLVE_TTL_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class LegScore:
-    """One leg's view of a hit: its raw engine score, its rank in that leg, and the normalised
-    score (linear fusion) or RRF contribution that went into the final score."""
-
-    score: float
-    rank: int
-    normalized: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +50,9 @@ class Hit:
                 parts.append(f"{leg}: not retrieved")
             else:
                 norm = "" if detail.normalized is None else f" -> {detail.normalized:.4f}"
-                parts.append(f"{leg}: #{detail.rank} raw {detail.score:.4f}{norm}")
-        return "; ".join(parts)
+                rank = "?" if detail.rank is None else detail.rank
+                parts.append(f"{leg}: #{rank} raw {detail.score:.4f}{norm}")
+        return "; ".join(parts) or "no per-leg breakdown (ask with explain=True)"
 
 
 @dataclass(frozen=True)
@@ -75,6 +68,7 @@ class SearchResult:
     candidates: int
     timings_ms: Mapping[str, float]
     note: str | None = None
+    fusion_at: str | None = None  # hybrid only: "engine" (one request, the engine's plugin) or "client"
 
     @property
     def ids(self) -> list[str]:
@@ -187,20 +181,40 @@ class SearchClient:
         fusion: str | FusionSpec = "rrf",
         weights: Mapping[str, float] | None = None,
         candidates: int | None = None,
+        fusion_at: str | None = None,
+        explain: bool | None = None,
         allow_fallback: bool = False,
     ) -> SearchResult:
+        """One search. Hybrid only: `fusion_at` "engine" fuses inside the engine in one request (its
+        plugin), "client" here, None (default) the engine wherever it can; `explain` None gives
+        each hit's per-leg breakdown wherever it costs nothing extra, True always (OpenSearch then
+        uses its explain API), False never; `allow_fallback` lets an explicit engine-side or rawsum
+        request the engine cannot serve fall back to client-side fusion (with a note)."""
         with self._lock:
             self._in_flight += 1
         try:
             return self._search(
                 text, mode=mode, k=k, offset=offset, filters=filters, fusion=fusion, weights=weights, candidates=candidates,
-                allow_fallback=allow_fallback,
+                fusion_at=fusion_at, explain=explain, allow_fallback=allow_fallback,
             )
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _search(self, text: str, *, mode, k, offset, filters, fusion, weights, candidates, allow_fallback) -> SearchResult:
+    def _fusion_side(self, physical: str, spec: FusionSpec, weights: tuple[float, float], fusion_at: str | None, allow_fallback: bool) -> tuple[str, str | None]:
+        """("engine" | "client", note) for a hybrid search with this fusion."""
+        if fusion_at not in FUSION_SIDES:
+            raise ConfigurationError(f"fusion_at must be one of {', '.join(s for s in FUSION_SIDES if s)} or None, got {fusion_at!r}")
+        if fusion_at == "client":
+            return "client", None
+        problem = self.store.engine_fusion_problem(physical, spec, weights)
+        if problem is None:
+            return "engine", None
+        if fusion_at == "engine" and not allow_fallback:
+            raise CapabilityError(f"engine-side {spec} is not available: {problem}")
+        return "client", (f"fused in the client: {problem}" if fusion_at == "engine" else None)
+
+    def _search(self, text: str, *, mode, k, offset, filters, fusion, weights, candidates, fusion_at, explain, allow_fallback) -> SearchResult:
         started = time.perf_counter()
         if mode not in MODES:
             raise ConfigurationError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -210,6 +224,8 @@ class SearchClient:
             raise ConfigurationError(f"k must be a positive integer, got {k!r}")
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise ConfigurationError(f"offset must be an integer >= 0, got {offset!r}")
+        if explain not in (None, True, False):
+            raise ConfigurationError(f"explain must be True, False or None, got {explain!r}")
         depth_limit = candidates or self.candidates
         if offset + k > depth_limit:
             raise PaginationError(
@@ -218,14 +234,17 @@ class SearchClient:
             )
         clauses = normalize_filters(filters)
         spec = FusionSpec.parse(fusion) if mode == "hybrid" else None
+        leg_weights = _leg_weights(weights) if mode == "hybrid" else (1.0, 1.0)
         physical = self.physical()
         query_text = limit_query_terms(text)
         timings = {"encode_ms": 0.0, "engine_ms": 0.0, "fusion_ms": 0.0}
+        side = None
 
         def result(hits: list[Hit], note: str | None = None) -> SearchResult:
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             return SearchResult(
-                hits, mode, str(spec) if spec else None, self.store.engine, self.index, physical, offset, k, depth_limit, timings, note
+                hits, mode, str(spec) if spec else None, self.store.engine, self.index, physical, offset, k, depth_limit, timings, note,
+                side,
             )
 
         if not text.strip():
@@ -243,38 +262,46 @@ class SearchClient:
             raw, timings["engine_ms"] = timed(self.store.bm25, physical, query_text, k=offset + k, filters=clauses)
             return result(_single_leg("bm25", raw, offset, k))
 
+        note = None
+        if mode == "hybrid" and spec.method == RAWSUM:
+            if "rawsum_hybrid" in self.store.capabilities():
+                side = "engine"
+                vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
+                raw, timings["engine_ms"] = timed(
+                    self.store.rawsum_hybrid, physical, query_text, vector, k=offset + k, filters=clauses, depth=depth_limit, weights=leg_weights,
+                )
+                hits = [Hit(h.id, h.title, h.score, offset + i + 1, h.text, h.metadata, {}) for i, h in enumerate(raw[offset : offset + k])]
+                return result(hits, f"raw scores summed inside {self.store.engine}; per-leg scores are not reported")
+            if not allow_fallback:
+                raise CapabilityError(f"{self.store.engine} has no one-request raw-score sum here; use --fusion rrf or linear:*, or allow fallback")
+            note = f"{self.store.engine} has no one-request raw-score sum; fell back to client-side rrf"
+            spec = FusionSpec.parse("rrf")
+        if mode == "hybrid":
+            side, side_note = self._fusion_side(physical, spec, leg_weights, fusion_at, allow_fallback)
+            note = note or side_note
+        if side == "engine":
+            vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
+            fused, timings["engine_ms"] = timed(
+                self.store.engine_hybrid, physical, query_text, vector, k=k, offset=offset, depth=depth_limit, filters=clauses,
+                fusion=spec, weights=leg_weights, explain=explain,
+            )
+            hits = [Hit(h.id, h.title, h.score, position, h.text, h.metadata, dict(h.legs)) for position, h in enumerate(fused, start=offset + 1)]
+            return result(hits, note)
+
         def bm25_leg():
             return timed(self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
 
         # The bm25 leg runs on another thread while this one encodes and runs the kNN leg. An
-        # in-process engine (EmbeddedStore.in_process) mostly holds the GIL, so once other searches
-        # are running on this client a second thread only adds hand-offs: then both legs run here.
-        inline = getattr(self.store, "in_process", False) and self._in_flight > 1
-        bm25_future = None
-        if mode == "hybrid" and spec.method != "native" and not inline:
-            bm25_future = self._pool.submit(bm25_leg)
+        # in-process engine mostly holds the GIL, so once other searches are running on this
+        # client a second thread only adds hand-offs: then both legs run here.
+        inline = self.store.in_process and self._in_flight > 1
+        bm25_future = self._pool.submit(bm25_leg) if mode == "hybrid" and not inline else None
         vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
 
         if mode == "knn":
             # Only the page is fetched; the HNSW search still explores `depth_limit` candidates.
             raw, timings["engine_ms"] = timed(self.store.knn, physical, vector, k=offset + k, filters=clauses, num_candidates=depth_limit)
             return result(_single_leg("knn", raw, offset, k))
-
-        note = None
-        if spec.method == "native":
-            native = getattr(self.store, "native_hybrid", None)
-            if native is not None and "native_hybrid" in self.store.capabilities():
-                # Native fusion weights each leg's score inside the engine; 1.0 each unless given.
-                options = {"bm25_weight": (weights or {}).get("bm25", 1.0), "knn_weight": (weights or {}).get("knn", 1.0)}
-                raw, timings["engine_ms"] = timed(native, physical, query_text, vector, k=offset + k, filters=clauses, num_candidates=depth_limit, options=options)
-                hits = [Hit(h.id, h.title, h.score, offset + i + 1, h.text, h.metadata, {"native": None}) for i, h in enumerate(raw[offset : offset + k])]
-                return result(hits, f"scores combined inside {self.store.engine}; per-leg scores are not reported")
-            if not allow_fallback:
-                raise CapabilityError(f"{self.store.engine} has no native hybrid search here; use --fusion rrf or linear:*, or allow fallback")
-            note = f"{self.store.engine} has no native hybrid search; fell back to client-side rrf"
-            spec = FusionSpec.parse("rrf")
-            if not inline:
-                bm25_future = self._pool.submit(bm25_leg)
 
         # The legs return ids and scores only; stored fields are fetched for the page alone, below.
         # The kNN leg runs on this thread: one pool hand-off less.
@@ -283,17 +310,39 @@ class SearchClient:
         timings["engine_ms"] = knn_ms + bm25_ms if bm25_future is None else max(bm25_ms, knn_ms)
         t0 = time.perf_counter()
         legs = {"bm25": ranked([(h.id, h.score) for h in bm25_raw]), "knn": ranked([(h.id, h.score) for h in knn_raw])}
-        page = spec.fuse(legs, weights, top=offset + k)[offset:]
+        page = spec.fuse(legs, dict(zip(LEGS, leg_weights)), top=offset + k)[offset:]
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
         docs, timings["fetch_ms"] = timed(self.store.fetch, physical, [f.id for f in page])
         hits = []
         for position, f in enumerate(page, start=offset + 1):
             raw = docs.get(f.id) or RawHit(f.id, f.score)  # deleted between the legs and the fetch
-            detail = {
-                leg: (LegScore(h.score, h.rank, f.normalized.get(leg)) if h is not None else None) for leg, h in f.legs.items()
-            }
+            detail = {}
+            if explain is not False:
+                detail = {
+                    leg: (LegScore(h.score, h.rank, f.normalized.get(leg)) if h is not None else None) for leg, h in f.legs.items()
+                }
             hits.append(Hit(f.id, raw.title, f.score, position, raw.text, raw.metadata, detail))
         return result(hits, note)
+
+
+def _leg_weights(weights: Mapping[str, float] | None) -> tuple[float, float]:
+    """(bm25, knn) weights, validated once for both sides of fusion."""
+    if weights is None:
+        return (1.0, 1.0)
+    if not isinstance(weights, Mapping):
+        raise ConfigurationError(f"weights must map leg names ({', '.join(LEGS)}) to numbers, got {weights!r}")
+    unknown = set(weights) - set(LEGS)
+    if unknown:
+        raise ConfigurationError(f"weight given for unknown leg(s) {sorted(unknown)}; legs are {', '.join(LEGS)}")
+    out = []
+    for leg in LEGS:
+        value = weights.get(leg, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigurationError(f"weight of leg {leg!r} must be a finite number >= 0, got {value!r}")
+        out.append(float(value))
+    if sum(out) <= 0:
+        raise ConfigurationError("at least one leg needs a positive weight")
+    return out[0], out[1]
 
 
 def _single_leg(leg: str, raw: list[RawHit], offset: int, k: int) -> list[Hit]:

@@ -114,8 +114,13 @@ class Engine:
             return f"unknown ({type(exc).__name__})"
 
     def plugins(self) -> list[str]:
+        """The engine's plugins: what Elasticsearch/OpenSearch report, and for Solr the
+        neural-search plugin jars on the launcher's classpath (Solr has no plugin list)."""
+        if self.name == "solr":
+            return sorted(p.name[: -len(".jar")] for p in (self.base / "home" / "lib").glob("neural-search-solr-*.jar"))
         try:
-            return sorted({row["component"] for row in self.get("/_cat/plugins?format=json")})
+            rows = self.get("/_cat/plugins?format=json")
+            return sorted({f"{row['component']} {row.get('version', '')}".strip() for row in rows})
         except Exception:  # noqa: BLE001
             return []
 
@@ -219,9 +224,7 @@ def status(engines: list[Engine]) -> int:
     for engine in engines:
         pid = engine.pid()
         if engine.ready():
-            extra = ""
-            if engine.name == "opensearch":
-                extra = f"  plugins: {', '.join(engine.plugins()) or '(none)'}"
+            extra = f"  plugins: {', '.join(engine.plugins()) or '(none)'}"
             print(f"{engine.name:<14} up    {engine.url:<32} version {engine.version()}  pid {pid or '?'}{extra}")
         else:
             down += 1

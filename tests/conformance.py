@@ -45,6 +45,24 @@ def run_indexer(store, encoder, tmp_path, name, records, **kwargs):
 
 class StoreConformance:
     engine: str
+    # Pinned, not detected: an engine that must fuse hybrid searches itself (its plugin) fails
+    # here when the plugin is missing, instead of passing on client-side fusion.
+    engine_fusion: bool = False
+
+    @pytest.fixture(params=["client", "engine"])
+    def side(self, request):
+        return request.param
+
+    def hybrid(self, client, text, side, **kwargs):
+        """A hybrid search fused on `side`. On an engine without engine-side fusion, checks the
+        clear refusal and returns None."""
+        if side == "engine" and not self.engine_fusion:
+            with pytest.raises(CapabilityError, match="plugin"):
+                client.search(text, mode="hybrid", fusion_at="engine", **kwargs)
+            return None
+        result = client.search(text, mode="hybrid", fusion_at=side, **kwargs)
+        assert result.fusion_at == side
+        return result
 
     @pytest.fixture
     def fresh(self, store, index_name):
@@ -139,7 +157,7 @@ class StoreConformance:
     def test_filters_are_applied_inside_knn(self, client, films):
         in_90s = [d for d in films if 1990 <= d.metadata.get("year", 0) < 1995]
         assert len(in_90s) >= 10
-        for mode in ("knn", "hybrid", "bm25"):
+        for mode in ("knn", "bm25"):
             result = client.search("a film about love", mode=mode, k=10, filters={"year": {"gte": 1990, "lt": 1995}})
             years = [h.metadata["year"] for h in result.hits]
             assert all(1990 <= y < 1995 for y in years), (mode, years)
@@ -148,51 +166,106 @@ class StoreConformance:
         rare = client.search("space", mode="knn", k=10, filters={"year": 1997, "movielens_id": films[0].metadata["movielens_id"]})
         assert rare.ids == [films[0].id]
 
-    def test_hybrid_pages_are_stable_and_gapless(self, client):
-        whole = client.search("adventure at sea", mode="hybrid", k=40, candidates=40).ids
+    def test_hybrid_filters_apply_inside_both_legs(self, client, side):
+        window = {"year": {"gte": 1990, "lt": 1995}}
+        result = self.hybrid(client, "a film about love", side, k=10, filters=window)
+        if result is None:
+            return
+        years = [h.metadata["year"] for h in result.hits]
+        assert len(years) == 10 and all(1990 <= y < 1995 for y in years), years
+        # Inside, not after: every hit of each filtered leg is in the window, so none was lost to a post-filter.
+        inside = {h.id for h in client.search("a film about love", mode="knn", k=100, filters=window).hits}
+        inside |= {h.id for h in client.search("a film about love", mode="bm25", k=100, filters=window).hits}
+        assert set(result.ids) <= inside
+
+    def test_hybrid_pages_are_stable_and_gapless(self, client, side):
+        whole = self.hybrid(client, "adventure at sea", side, k=40, candidates=40)
+        if whole is None:
+            return
         pages = []
         for offset in range(0, 40, 10):
-            pages += client.search("adventure at sea", mode="hybrid", k=10, offset=offset, candidates=40).ids
-        assert pages == whole and len(set(pages)) == 40
+            pages += self.hybrid(client, "adventure at sea", side, k=10, offset=offset, candidates=40).ids
+        assert pages == whole.ids and len(set(pages)) == 40
         with pytest.raises(PaginationError):
-            client.search("adventure at sea", mode="hybrid", k=10, offset=35, candidates=40)
+            client.search("adventure at sea", mode="hybrid", k=10, offset=35, candidates=40, fusion_at=side)
 
-    def test_hybrid_explains_each_leg(self, client):
-        result = client.search("ship sinks after hitting an iceberg", mode="hybrid", k=10, fusion="linear:minmax")
-        top = result.hits[0]
+    def test_hybrid_explains_each_leg(self, client, side):
+        text = "ship sinks after hitting an iceberg"
+        result = self.hybrid(client, text, side, k=10, fusion="rrf", explain=True)
+        if result is None:
+            return
+        assert result.hits[0].id == TITANIC
+        legs = {leg: client.search(text, mode=leg, k=100).hits for leg in ("bm25", "knn")}
+        for hit in result.hits:
+            assert set(hit.legs) == {"bm25", "knn"}
+            for leg, detail in hit.legs.items():
+                position = next((i for i, h in enumerate(legs[leg], start=1) if h.id == hit.id), None)
+                if detail is None:
+                    assert position is None, (hit.id, leg)
+                    continue
+                assert detail.rank == position, (hit.id, leg)
+                assert detail.score == pytest.approx(legs[leg][position - 1].score, rel=1e-5)
+                assert detail.normalized == pytest.approx(1 / (60 + position), rel=1e-6)
+            assert hit.score == pytest.approx(sum(d.normalized for d in hit.legs.values() if d), rel=1e-6)
+        linear = self.hybrid(client, text, side, k=10, fusion="linear:minmax", explain=True)
+        top = linear.hits[0]
         assert top.id == TITANIC
-        assert set(top.legs) == {"bm25", "knn"} and top.legs["bm25"].rank >= 1 and top.legs["knn"].rank >= 1
-        expected = (top.legs["bm25"].normalized + top.legs["knn"].normalized) / 2
-        assert top.score == pytest.approx(expected)
+        assert top.score == pytest.approx((top.legs["bm25"].normalized + top.legs["knn"].normalized) / 2, rel=1e-5)
 
     @pytest.mark.parametrize("text", HOSTILE)
-    def test_user_text_is_never_query_syntax(self, client, text):
+    def test_user_text_is_never_query_syntax(self, client, text, side):
         from neural_search.analysis import tokenize
 
         literal = " ".join(tokenize(text))
-        got = client.search(text, mode="bm25", k=20).ids
-        expected = client.search(literal, mode="bm25", k=20).ids if literal else []
-        assert got == expected
-        assert len(client.search(text, mode="hybrid", k=5).hits) == 5
+        if side == "client":
+            got = client.search(text, mode="bm25", k=20).ids
+            expected = client.search(literal, mode="bm25", k=20).ids if literal else []
+            assert got == expected
+        result = self.hybrid(client, text, side, k=5)
+        if result is not None and side == "engine":
+            # The plugin got the raw text and escaped it itself: its RRF scores (ranks in both legs)
+            # are the client's, so its lexical leg matched exactly what the client's did.
+            mine = client.search(text, mode="hybrid", k=5, fusion_at="client")
+            assert [h.score for h in result.hits] == pytest.approx([h.score for h in mine.hits], rel=1e-6)
+        if result is not None:
+            assert len(result.hits) == 5
 
-    def test_long_empty_and_non_latin_text(self, client):
+    def test_long_empty_and_non_latin_text(self, client, side):
         long_text = ("ship iceberg " * 900)[:10240]
-        assert client.search(long_text, mode="bm25", k=3).ids[0] == TITANIC
-        assert client.search(long_text, mode="hybrid", k=3).hits
-        assert client.search("", mode="hybrid").hits == []
-        assert client.search("   ", mode="bm25").hits == []
-        for text in ("泰坦尼克号 冰山", "Титаник айсберг", "تايتانيك", "타이타닉"):
-            assert len(client.search(text, mode="knn", k=5).hits) == 5
-
-    def test_native_hybrid_or_clear_refusal(self, client, store):
-        if "native_hybrid" in store.capabilities():
-            result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="native", k=5)
+        if side == "client":
+            assert client.search(long_text, mode="bm25", k=3).ids[0] == TITANIC
+            assert client.search("", mode="hybrid").hits == []
+            assert client.search("   ", mode="bm25").hits == []
+            for text in ("泰坦尼克号 冰山", "Титаник айсберг", "تايتانيك", "타이타닉"):
+                assert len(client.search(text, mode="knn", k=5).hits) == 5
+        result = self.hybrid(client, long_text, side, k=3)
+        if result is not None:
             assert result.ids[0] == TITANIC
+            assert len(self.hybrid(client, "Титаник айсберг", side, k=5).hits) == 5
+
+    def test_rawsum_hybrid_or_clear_refusal(self, client, store):
+        if self.engine_fusion:  # every server adds raw scores in one request
+            result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="rawsum", k=5)
+            assert result.ids[0] == TITANIC and result.fusion_at == "engine" and result.hits[0].legs == {}
         else:
             with pytest.raises(CapabilityError):
-                client.search("iceberg", mode="hybrid", fusion="native")
-            result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="native", allow_fallback=True, k=5)
+                client.search("iceberg", mode="hybrid", fusion="rawsum")
+            result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="rawsum", allow_fallback=True, k=5)
             assert result.ids[0] == TITANIC and "fell back" in result.note
+
+    def test_default_side_is_the_engine_where_it_has_the_plugin(self, client):
+        result = client.search("ship sinks after hitting an iceberg", mode="hybrid", k=5)
+        assert result.fusion_at == ("engine" if self.engine_fusion else "client")
+        assert result.ids[0] == TITANIC
+
+    def test_model_fingerprint_is_checked_on_the_engine_side_too(self, store, encoder, tmp_path, fresh):
+        other = {**encoder.fingerprint.to_dict(), "weights_sha256": "0" * 64, "id": "someothermodel01"}
+        physical = f"{fresh}__v1"
+        store.create_physical(physical, fingerprint=other)
+        store.publish(fresh, physical)
+        for side in ("engine", "client"):
+            with pytest.raises(ModelMismatch):
+                SearchClient(store=store, index=fresh, encoder=encoder).search("dinosaurs", mode="hybrid", fusion_at=side)
 
 
 class ServerConformance(StoreConformance):

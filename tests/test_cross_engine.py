@@ -10,11 +10,13 @@ from ir_measures import nDCG
 
 from neural_search.engines import open_store
 from neural_search.engines.embedded import EmbeddedStore
+from neural_search.fusion import FusionSpec, ranked
 from neural_search.indexing import Indexer
 from neural_search.search import SearchClient
 from neural_search.sources import read_jsonl, read_qrels, read_queries
 
 from .conftest import DATASETS
+from .fusion_agreement import assert_same_page, matches_some_variant, opensearch_expected, same_legs
 
 pytestmark = pytest.mark.integration
 SERVERS = ("elasticsearch", "opensearch", "solr")
@@ -73,3 +75,74 @@ def test_hybrid_beats_both_legs_on_nfcorpus(clients):
         # Published: BM25 0.325, all-MiniLM-L6-v2 0.316; our BM25 (k1 1.2, b 0.75, no stemming) is a little lower.
         assert 0.28 < bm25 < 0.35 and 0.29 < knn < 0.34, (engine, bm25, knn)
         assert hybrid > max(bm25, knn), (engine, bm25, knn, hybrid)
+
+
+# What each server fuses engine-side (OpenSearch 2.19's normalization-processor has no z-score;
+# Elasticsearch ranks by positive scores only, so no arithmetic mean of z-scores).
+ENGINE_METHODS = {
+    "elasticsearch": ("rrf", "linear:minmax", "linear:zscore:geometric", "linear:l2", "linear:minmax:geometric", "linear:l2:harmonic"),
+    "solr": ("rrf", "linear:minmax", "linear:zscore", "linear:l2", "linear:minmax:geometric", "linear:l2:harmonic"),
+    "opensearch": ("rrf", "linear:minmax", "linear:l2", "linear:minmax:geometric", "linear:l2:harmonic"),
+}
+
+
+def engine_matches_client(client: SearchClient, queries: dict[str, str], readings: dict | None = None) -> int:
+    """For every query and every method the engine fuses: its one-request page against the
+    client-side fusion of the same two legs. Returns how many pages were compared; for OpenSearch,
+    `readings` counts which reading of the legs each page matched (opensearch_variants)."""
+    store, physical, engine = client.store, client.physical(), client.store.engine
+    readings = {} if readings is None else readings
+    compared = 0
+    for qid, text in queries.items():
+        vector = client.encoder.encode_query(text)
+        legs = {
+            "bm25": ranked([(h.id, h.score) for h in store.bm25(physical, text, k=100, ids_only=True)]),
+            "knn": ranked([(h.id, h.score) for h in store.knn(physical, vector, k=100, num_candidates=100, ids_only=True)]),
+        }
+        for method in ENGINE_METHODS[engine]:
+            spec = FusionSpec.parse(method)
+            result = client.search(text, mode="hybrid", fusion=method, fusion_at="engine", k=10)
+            assert result.fusion_at == "engine"
+            page = [(h.id, h.score) for h in result.hits]
+            what = f"{engine} {method} query {qid} {text[:40]!r}"
+            if engine == "opensearch":
+                reading = matches_some_variant(page, legs, spec, what)
+                readings[reading] = readings.get(reading, 0) + 1
+            else:
+                fused = spec.fuse(legs)
+                assert_same_page(page, [(f.id, f.score) for f in fused], ties_in_any_order=False, what=what)
+                assert all(same_legs(h.legs, f) for h, f in zip(result.hits, fused)), f"{what}: per-leg breakdown"
+            compared += 1
+    return compared
+
+
+def check_every_engine(clients, queries: dict[str, str]) -> None:
+    for engine in SERVERS:
+        readings: dict[str, int] = {}
+        pages = engine_matches_client(clients[engine], queries, readings)
+        assert pages == len(queries) * len(ENGINE_METHODS[engine])
+        if engine == "opensearch":
+            # The quirk is the exception: most pages match the whole legs.
+            assert readings.get("whole legs", 0) >= 0.95 * pages, readings
+            print(f"opensearch: readings of the legs over {pages} pages: {readings}")
+
+
+@pytest.mark.parametrize("clients", ["adi"], indirect=True)
+def test_engine_side_fusion_equals_client_side_on_adi(clients):
+    check_every_engine(clients, read_queries(DATASETS / "adi" / "queries.jsonl"))
+
+
+@pytest.mark.parametrize("clients", ["nfcorpus"], indirect=True)
+def test_engine_side_fusion_equals_client_side_on_nfcorpus(clients):
+    queries = read_queries(DATASETS / "nfcorpus" / "queries.jsonl")
+    check_every_engine(clients, {qid: queries[qid] for qid in sorted(read_qrels(DATASETS / "nfcorpus" / "qrels" / "test.tsv"))})
+
+
+def test_the_opensearch_oracle_tells_its_rules_apart():
+    """The documented-difference oracle is not the client's fusion in disguise."""
+    legs = {"bm25": ranked([("a", 3.0), ("b", 2.0), ("c", 1.0)]), "knn": ranked([("c", 0.9), ("d", 0.5)])}
+    spec = FusionSpec.parse("linear:minmax")
+    ours = {f.id: f.score for f in spec.fuse(legs)}
+    theirs = dict(opensearch_expected(legs, spec))
+    assert theirs["c"] == pytest.approx((0.001 + 1.0) / 2) and ours["c"] == pytest.approx(0.5)
+    assert theirs["d"] == pytest.approx(0.001 / 2) and ours["d"] == 0.0

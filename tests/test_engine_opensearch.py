@@ -9,6 +9,7 @@ pytestmark = pytest.mark.integration
 
 class TestOpenSearchConformance(ServerConformance):
     engine = "opensearch"
+    engine_fusion = True  # the plugin is installed by servers/opensearch and must be there
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -9,6 +9,7 @@ pytestmark = pytest.mark.integration
 
 class TestSolrConformance(ServerConformance):
     engine = "solr"
+    engine_fusion = True  # the plugin is installed by servers/solr and must be there
 
     @pytest.fixture(scope="class")
     @classmethod

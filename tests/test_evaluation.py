@@ -304,9 +304,12 @@ def test_mode_parsing():
         "bm25", "knn", "hybrid:rrf", "hybrid:linear:minmax", "hybrid:linear:zscore:geometric",
     ]
     assert [m.name for m in compare.parse_modes("all")] == list(compare.ALL_MODES)
-    native = compare.ModeSpec.parse("hybrid:native")
-    assert (native.mode, native.fusion, native.slug) == ("hybrid", "native", "hybrid-native")
-    for bad in ("vector", "hybrid:linear:cosine", ""):
+    rawsum = compare.ModeSpec.parse("hybrid:rawsum")
+    assert (rawsum.mode, rawsum.fusion, rawsum.fusion_at, rawsum.slug) == ("hybrid", "rawsum", "engine", "hybrid-rawsum")
+    engine = compare.ModeSpec.parse("hybrid:RRF:20@engine")
+    assert (engine.name, engine.fusion, engine.fusion_at, engine.slug) == ("hybrid:rrf:20@engine", "rrf:20", "engine", "hybrid-rrf-20-engine")
+    assert compare.ModeSpec.parse("hybrid:rrf@client") == compare.ModeSpec.parse("hybrid:rrf")
+    for bad in ("vector", "hybrid:linear:cosine", "", "hybrid:rrf@server", "hybrid:rawsum@client", "hybrid:native"):
         with pytest.raises(NeuralSearchError):
             compare.parse_modes(bad)
 

@@ -28,10 +28,13 @@ def test_rrf_single_leg_hit_is_marked_missing_not_zero():
     assert by_id["a"].legs["bm25"].rank == 1
 
 
-def test_rrf_ties_break_by_best_rank_then_id():
-    # a and b both get 1/61 + nothing; same best rank 1 -> id order.
+def test_rrf_ties_break_by_best_rank_then_first_leg_holding_it():
+    # b and a both get 1/61 from one leg; same best rank 1 -> the earlier leg's document first,
+    # whatever the ids (the engines fuse before ids are loaded).
     fused = rrf(legs(bm25=[("b", 2.0)], knn=[("a", 0.3)]))
-    assert [h.id for h in fused] == ["a", "b"]
+    assert [h.id for h in fused] == ["b", "a"]
+    fused = rrf(legs(bm25=[("x", 2.0), ("a", 1.0)], knn=[("y", 0.9), ("b", 0.3)]))
+    assert [h.id for h in fused] == ["x", "y", "a", "b"]
 
 
 def test_rrf_weights_and_validation():
@@ -107,14 +110,14 @@ def test_ranked_dedupes_keeping_first_rank():
         ("linear:minmax", "linear:minmax"),
         ("LINEAR:zscore:geometric", "linear:zscore:geometric"),
         ("linear:l2:arithmetic", "linear:l2"),
-        ("native", "native"),
+        ("rawsum", "rawsum"),
     ],
 )
 def test_fusion_spec_round_trip(text, expected):
     assert str(FusionSpec.parse(text)) == expected
 
 
-@pytest.mark.parametrize("text", ["rrf:0", "rrf:x", "linear", "linear:softmax", "linear:minmax:median", "borda"])
+@pytest.mark.parametrize("text", ["rrf:0", "rrf:x", "linear", "linear:softmax", "linear:minmax:median", "borda", "native"])
 def test_fusion_spec_rejects(text):
     with pytest.raises(ValueError):
         FusionSpec.parse(text)
@@ -122,13 +125,16 @@ def test_fusion_spec_rejects(text):
 
 def _reference(fused_legs, score_of):
     """The fusion definition written out plainly: every document of any leg, its per-leg hit,
-    its fused score, sorted by (-score, best rank, id)."""
+    its fused score, sorted by (-score, best rank, index of the first leg with that rank)."""
     ids = {h.id for hits in fused_legs.values() for h in hits}
     rows = []
     for doc_id in ids:
         per_leg = {name: next((h for h in hits if h.id == doc_id), None) for name, hits in fused_legs.items()}
-        best = min(h.rank for h in per_leg.values() if h is not None)
+        best = min((h.rank, i) for i, h in enumerate(per_leg.values()) if h is not None)
         rows.append((-score_of(per_leg), best, doc_id))
+    keys = [row[:2] for row in rows]
+    if len(set(keys)) != len(keys):
+        raise AssertionError("the tie rule left two documents unordered")
     return [doc_id for _, _, doc_id in sorted(rows)]
 
 

@@ -79,5 +79,5 @@ def test_capabilities_follow_engine_versions():
     assert version_tuple("2.19.1-SNAPSHOT") == (2, 19, 1)
     assert capabilities_for("8.3.0", ElasticsearchStore.CAPABILITY_VERSIONS) == {"knn", "knn_prefilter"}
     assert capabilities_for("7.17.0", ElasticsearchStore.CAPABILITY_VERSIONS) == frozenset()
-    assert capabilities_for("9.0.0", SolrStore.CAPABILITY_VERSIONS) == {"knn", "native_hybrid"}
+    assert capabilities_for("9.0.0", SolrStore.CAPABILITY_VERSIONS) == {"knn", "rawsum_hybrid"}
     assert "knn_prefilter" in capabilities_for("9.10.1", SolrStore.CAPABILITY_VERSIONS)

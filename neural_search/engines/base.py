@@ -11,6 +11,7 @@ import numpy as np
 
 from ..documents import Document
 from ..errors import ConfigurationError
+from ..fusion import FusionSpec, LegScore
 
 # Lowercase so one name is valid on every engine (Elasticsearch refuses uppercase index names).
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
@@ -56,6 +57,22 @@ class RawHit:
     text: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+
+@dataclass(frozen=True)
+class HybridHit:
+    """A hit of a hybrid search fused inside the engine: the fused score, the stored fields, and
+    each leg's view of it (None: that leg did not retrieve it). `legs` is empty when the engine was
+    not asked for the breakdown (see DocumentStore.engine_hybrid)."""
+
+    id: str
+    score: float
+    title: str = ""
+    text: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    legs: Mapping[str, LegScore | None] = field(default_factory=dict)
+
+
+LEGS = ("bm25", "knn")  # the legs of a hybrid search, in the order every fusion sees them
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
@@ -171,5 +188,33 @@ class DocumentStore(Protocol):
         ids_only: bool = False,
     ) -> list[RawHit]: ...
     def fetch(self, physical: str, ids: Sequence[str]) -> dict[str, RawHit]: ...
+
+    # -- hybrid search in one request (engine-side) -------------------------------------------
+    # True for an engine that runs in this process: then a second thread for a leg only adds
+    # hand-offs under the GIL (search.py runs both legs on the calling thread while busy).
+    in_process: bool
+
+    def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        """None when `engine_hybrid` can fuse this way on `physical`; else why not and how to get it
+        (the plugin to install, or the fusion the engine's plugin lacks)."""
+        ...
+
+    def engine_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+    ) -> list[HybridHit]:
+        """Both legs (each `depth` deep, as `bm25` and `knn` with num_candidates=depth would give
+        them) fused inside the engine by its plugin, in one request; the page [offset, offset+k).
+        explain: None = the per-leg breakdown when the engine gives it at no extra cost, True =
+        always, False = never."""
+        ...
+
+    def rawsum_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
+        weights: tuple[float, float],
+    ) -> list[RawHit]:
+        """One request whose score is bm25_weight * BM25 + knn_weight * similarity (the engine's own
+        arithmetic: no normalisation, no ranks); capability `rawsum_hybrid`."""
+        ...
 
     def close(self) -> None: ...

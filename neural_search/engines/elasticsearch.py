@@ -6,9 +6,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import AuthenticationError, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, RawHit, capabilities_for
-from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
+from ..errors import AuthenticationError, CapabilityError, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..fusion import FusionSpec
+from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
+from .es_family import SOURCE_EXCLUDES, TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates, leg_score
 
 
 def _missing_index(body) -> str:
@@ -19,6 +20,10 @@ def _missing_index(body) -> str:
 
 class ElasticsearchStore(SearchClusterStore):
     engine = "elasticsearch"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._plugins: frozenset[str] | None = None
 
     def _make_client(self):
         from elasticsearch import Elasticsearch
@@ -63,27 +68,88 @@ class ElasticsearchStore(SearchClusterStore):
         return None
 
     # knn search and its filter arrived in 8.0; `query` and `knn` in one request in 8.4.
-    CAPABILITY_VERSIONS = {"knn": (8, 0), "knn_prefilter": (8, 0), "native_hybrid": (8, 4)}
+    CAPABILITY_VERSIONS = {"knn": (8, 0), "knn_prefilter": (8, 0), "rawsum_hybrid": (8, 4)}
+    PLUGIN = "neural-search"  # plugins/elasticsearch: the `neural_hybrid` retriever
+    PLUGIN_HINT = (
+        "install neural-search's Elasticsearch plugin (plugins/elasticsearch, built for Elasticsearch 9.5.4): "
+        "bin/elasticsearch-plugin install file:///path/to/neural-search-elasticsearch-0.1.0.zip, then restart the node"
+    )
+
+    def plugins(self) -> frozenset[str]:
+        if self._plugins is None:
+            rows = self._call(self.client.cat.plugins, format="json")
+            self._plugins = frozenset(r["component"] for r in rows)
+        return self._plugins
 
     def capabilities(self) -> frozenset[str]:
-        return capabilities_for(self.version(), self.CAPABILITY_VERSIONS)
+        caps = set(capabilities_for(self.version(), self.CAPABILITY_VERSIONS))
+        if self.PLUGIN in self.plugins():
+            caps.add("engine_fusion")
+        return frozenset(caps)
+
+    def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        if "engine_fusion" not in self.capabilities():
+            return f"{self.engine} at {self.config.url} has no neural-search plugin; {self.PLUGIN_HINT}"
+        if fusion.method == "linear" and fusion.normalization == "zscore" and fusion.combination == "arithmetic":
+            # Elasticsearch ranks retriever results by positive scores only (RankDoc), and the
+            # arithmetic mean of z-scores is negative for about half the documents.
+            return (
+                "Elasticsearch ranks fused hits by positive scores only, and the arithmetic mean of z-scores is negative for "
+                "about half of them; use linear:zscore:geometric or :harmonic, another normalisation, or fusion_at='client'"
+            )
+        return None
 
     def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:
+        return {"size": k, "knn": self._knn(vector, k, num_candidates, filters)}
+
+    @staticmethod
+    def _knn(vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:
         knn = {"field": "vector", "query_vector": vector.tolist(), "k": k, "num_candidates": num_candidates}
         if filters:
             knn["filter"] = filter_clauses(filters)
-        return {"size": k, "knn": knn}
+        return knn
 
-    def native_hybrid(
-        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int = 100, options: dict | None = None
+    def engine_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+    ) -> list[HybridHit]:
+        """One `_search` with the plugin's `neural_hybrid` retriever: the legs exactly as bm25() and
+        knn() run them (same query, k and num_candidates), fused at the coordinating node."""
+        problem = self.engine_fusion_problem(physical, fusion, weights)
+        if problem:
+            raise CapabilityError(problem)
+        retriever = {
+            "retrievers": [
+                {"standard": {"query": bm25_query(text, filters)}},
+                {"knn": self._knn(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)},
+            ],
+            "names": list(LEGS),
+            "fusion": str(fusion),
+            "weights": list(weights),
+            "rank_window_size": depth,
+        }
+        body = {"from": offset, "size": k, "_source": {"excludes": SOURCE_EXCLUDES}, "retriever": {"neural_hybrid": retriever}}
+        response = self._call(self.client.search, index=physical, body=body)
+        hits = []
+        for raw in response["hits"]["hits"]:
+            hit = self._hit(raw)
+            legs = {}
+            if explain is not False:
+                reported = ((raw.get("fields") or {}).get("_neural_search_legs") or [{}])[0]
+                legs = {leg: leg_score(reported.get(leg)) for leg in LEGS}
+            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
+        return hits
+
+    def rawsum_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
+        weights: tuple[float, float],
     ) -> list[RawHit]:
-        """One request with `query` and `knn`: Elasticsearch returns their union, scored by the sum
-        of the BM25 score and the kNN similarity (each leg's boost from options, default 1)."""
-        options = options or {}
-        body = self.knn_body(np.asarray(vector, dtype=float), num_candidates, max(num_candidates, 100), filters)
-        body["knn"]["boost"] = float(options.get("knn_weight", 1.0))
+        """One request with `query` and `knn`: Elasticsearch returns their union, scored by
+        bm25_weight * BM25 + knn_weight * similarity (the boosts)."""
+        body = self.knn_body(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)
+        body["knn"]["boost"] = weights[1]
         query = bm25_query(text, filters)
-        query["bool"]["boost"] = float(options.get("bm25_weight", 1.0))
+        query["bool"]["boost"] = weights[0]
         body["query"] = query
         body["size"] = k
         return self._search(physical, body)

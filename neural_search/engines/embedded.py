@@ -23,7 +23,8 @@ import numpy as np
 from ..analysis import tokenize
 from ..lucene_bm25 import LuceneBM25
 from ..documents import metadata_json
-from ..errors import ConfigurationError, IndexNotFound
+from ..errors import CapabilityError, ConfigurationError, IndexNotFound
+from ..fusion import FusionSpec
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult, matches
 
 BM25_K1 = 1.2
@@ -285,6 +286,15 @@ class EmbeddedStore:
         # call it at once (and on small machines even alone); this matrix-vector product is ~0.2 ms.
         scores = (1.0 + np.einsum("ij,j->i", snapshot.unit, query)) / 2.0
         return [snapshot.hit(i, scores[i]) for i in _top(scores.astype(np.float64), snapshot.mask(filters), k)]
+
+    def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        return "the embedded engine runs in this process and has no plugin: its hybrid search is fused in the client, at no extra request"
+
+    def engine_hybrid(self, physical: str, text: str, vector: np.ndarray, **options) -> list:
+        raise CapabilityError(self.engine_fusion_problem(physical, options.get("fusion"), options.get("weights")))
+
+    def rawsum_hybrid(self, physical: str, text: str, vector: np.ndarray, **options) -> list:
+        raise CapabilityError("the embedded engine has no one-request raw-score sum; use --fusion rrf or linear:*")
 
     def close(self) -> None:
         for connection in (getattr(self._local, "connections", None) or {}).values():

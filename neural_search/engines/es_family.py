@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound
+from ..fusion import LegScore
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult
 
 SOURCE_EXCLUDES = ["vector", "content"]
@@ -46,6 +47,20 @@ def filter_clauses(filters: Sequence[FilterClause]) -> list[dict]:
     return out
 
 
+def knn_candidates(k: int, num_candidates: int | None) -> int:
+    """How many candidates a kNN leg explores: never fewer than 100, so a shallow page still
+    searches the graph as deep as the default (the client's legs and the engine-side ones agree)."""
+    return max(k, num_candidates or 0, 100)
+
+
+def leg_score(reported: dict | None) -> LegScore | None:
+    """A leg's breakdown as a plugin reports it ({"rank", "score", "normalized"}), or None."""
+    if not reported:
+        return None
+    rank = reported.get("rank")
+    return LegScore(float(reported["score"]), None if rank is None else int(rank), reported.get("normalized"))
+
+
 def bm25_query(text: str, filters: Sequence[FilterClause]) -> dict:
     # `match` analyses the text and never parses it as query syntax, whatever it contains.
     return {"bool": {"must": [{"match": {"content": {"query": text}}}], "filter": filter_clauses(filters)}}
@@ -56,6 +71,7 @@ class SearchClusterStore:
 
     engine = "search-cluster"
     mapping_similarity = {"cosine": "cosine"}
+    in_process = False
 
     def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
         if config is None:
@@ -243,7 +259,7 @@ class SearchClusterStore:
         self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
         ids_only: bool = False,
     ) -> list[RawHit]:
-        candidates = max(k, num_candidates or 0, 100)
+        candidates = knn_candidates(k, num_candidates)
         body = self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters)
         return self._search_ids(physical, body) if ids_only else self._search(physical, body)
 

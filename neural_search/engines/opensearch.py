@@ -1,5 +1,6 @@
-"""OpenSearch adapter (opensearch-py against OpenSearch 2.19 with the k-NN plugin; the
-neural-search plugin, when installed, adds the native `hybrid` query)."""
+"""OpenSearch adapter (opensearch-py against OpenSearch 2.19 with the k-NN plugin; the official
+neural-search plugin, when installed, fuses hybrid searches inside the engine: the `hybrid` query
+with a normalization-processor or score-ranker-processor search pipeline, pipelines/)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import AuthenticationError, CapabilityError, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, RawHit, capabilities_for
-from .es_family import TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses
+from ..fusion import FusionSpec, LegScore
+from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
+from .es_family import SOURCE_EXCLUDES, TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
 class OpenSearchStore(SearchClusterStore):
@@ -79,16 +81,24 @@ class OpenSearchStore(SearchClusterStore):
     def describe(self) -> dict:
         return {**super().describe(), "plugins": sorted(self.plugins())}
 
-    # Lucene-engine efficient kNN filtering arrived in 2.4; the hybrid query (neural-search plugin) in 2.10.
-    CAPABILITY_VERSIONS = {"knn_prefilter": (2, 4), "native_hybrid": (2, 10)}
+    # Lucene-engine efficient kNN filtering arrived in 2.4; the hybrid query with pagination_depth and
+    # the score-ranker-processor (RRF) in 2.19 (neural-search plugin).
+    CAPABILITY_VERSIONS = {"knn_prefilter": (2, 4), "rawsum_hybrid": (2, 4), "engine_fusion": (2, 19)}
+    PLUGINS = frozenset({"neural-search", "opensearch-neural-search"})
+    PLUGIN_HINT = (
+        "install OpenSearch's neural-search plugin (Maven Central org.opensearch.plugin:neural-search:<version>.0, "
+        "type zip): bin/opensearch-plugin install file:///path/to/neural-search-2.19.1.0.zip, then restart the node"
+    )
+    # OpenSearch 2.19's normalization-processor techniques (z_score is refused there).
+    NORMALIZATIONS = {"minmax": "min_max", "l2": "l2"}
 
     def capabilities(self) -> frozenset[str]:
         plugins = self.plugins()
         if "opensearch-knn" not in plugins:
             return frozenset()
         caps = set(capabilities_for(self.version(), self.CAPABILITY_VERSIONS)) | {"knn"}
-        if not plugins & {"neural-search", "opensearch-neural-search"}:
-            caps.discard("native_hybrid")
+        if not plugins & self.PLUGINS:
+            caps.discard("engine_fusion")
         return frozenset(caps)
 
     def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:
@@ -99,39 +109,95 @@ class OpenSearchStore(SearchClusterStore):
             knn["filter"] = {"bool": {"filter": filter_clauses(filters)}}
         return {"size": k, "query": {"knn": {"vector": knn}}}
 
-    def ensure_pipeline(self, normalization: str, combination: str, weights: tuple[float, float]) -> str:
-        """Creates (once) the search pipeline from pipelines/opensearch-hybrid.json for these settings."""
-        template = resources.files("neural_search").joinpath("pipelines", "opensearch-hybrid.json").read_text()
-        body = json.loads(template)
-        technique = {"minmax": "min_max", "l2": "l2", "zscore": "z_score"}[normalization]
-        processor = body["phase_results_processors"][0]["normalization-processor"]
-        processor["normalization"]["technique"] = technique
-        processor["combination"]["technique"] = f"{combination}_mean"
-        processor["combination"]["parameters"]["weights"] = list(weights)
+    def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        if "engine_fusion" not in self.capabilities():
+            if self.plugins() & self.PLUGINS:
+                return f"OpenSearch {self.version()} is older than 2.19 (hybrid pagination_depth, score-ranker-processor)"
+            return f"{self.engine} at {self.config.url} has no neural-search plugin; {self.PLUGIN_HINT}"
+        if fusion.method == "rrf" and weights != (1.0, 1.0):
+            return "OpenSearch 2.19's score-ranker-processor takes no per-leg weights (rank_constant only); use weights 1.0/1.0 or fusion_at='client'"
+        if fusion.method == "linear" and fusion.normalization not in self.NORMALIZATIONS:
+            return (
+                f"OpenSearch 2.19's normalization-processor has no {fusion.normalization} (it has "
+                f"{', '.join(self.NORMALIZATIONS)}); use fusion_at='client' for it"
+            )
+        return None
+
+    def ensure_pipeline(self, fusion: FusionSpec, weights: tuple[float, float]) -> str:
+        """Creates (once) the search pipeline from pipelines/opensearch-{rrf,linear}.json for this fusion."""
+        kind = "rrf" if fusion.method == "rrf" else "linear"
+        body = json.loads(resources.files("neural_search").joinpath("pipelines", f"opensearch-{kind}.json").read_text())
+        if kind == "rrf":
+            body["phase_results_processors"][0]["score-ranker-processor"]["combination"]["rank_constant"] = fusion.rrf_k
+        else:
+            processor = body["phase_results_processors"][0]["normalization-processor"]
+            processor["normalization"]["technique"] = self.NORMALIZATIONS[fusion.normalization]
+            processor["combination"]["technique"] = f"{fusion.combination}_mean"
+            # The processor wants weights summing to 1; the means are scale-free.
+            total = sum(weights)
+            processor["combination"]["parameters"]["weights"] = [w / total for w in weights]
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
-        name = f"neural-search-hybrid-{digest}"
+        name = f"neural-search-{kind}-{digest}"
         if name not in self._pipelines:
             self._call(self.client.transport.perform_request, "PUT", f"/_search/pipeline/{name}", body=body)
             self._pipelines.add(name)
         return name
 
-    def native_hybrid(
-        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int = 100, options: dict | None = None
-    ) -> list[RawHit]:
-        if "native_hybrid" not in self.capabilities():
-            raise CapabilityError(
-                "this OpenSearch has no neural-search plugin, so no `hybrid` query; install it, or use client-side fusion"
-            )
-        options = options or {}
-        bm25_weight, knn_weight = float(options.get("bm25_weight", 1.0)), float(options.get("knn_weight", 1.0))
-        total = (bm25_weight + knn_weight) or 1.0
-        # The normalization-processor wants weights that sum to 1.
-        pipeline = self.ensure_pipeline(
-            options.get("normalization", "minmax"), options.get("combination", "arithmetic"), (bm25_weight / total, knn_weight / total)
-        )
-        knn = self.knn_body(np.asarray(vector, dtype=float), num_candidates, num_candidates, filters)["query"]
+    def engine_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+    ) -> list[HybridHit]:
+        """The neural-search plugin's `hybrid` query: the sub-queries exactly as bm25() and knn()
+        run them, each `pagination_depth` deep, fused by the search pipeline. Per-leg scores come
+        only from OpenSearch's explanation (the hybrid_score_explanation processor), which costs
+        several times the search itself, so only with explain=True."""
+        problem = self.engine_fusion_problem(physical, fusion, weights)
+        if problem:
+            raise CapabilityError(problem)
+        pipeline = self.ensure_pipeline(fusion, weights)
+        knn = self.knn_body(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)["query"]
         body = {
+            "from": offset,
             "size": k,
-            "query": {"hybrid": {"queries": [bm25_query(text, filters), knn]}},
+            "query": {"hybrid": {"queries": [bm25_query(text, filters), knn], "pagination_depth": depth}},
         }
-        return self._search(physical, body, params={"search_pipeline": pipeline})
+        if explain:
+            body["explain"] = True
+        response = self._call(
+            self.client.search, index=physical, body={"_source": {"excludes": SOURCE_EXCLUDES}, **body}, params={"search_pipeline": pipeline}
+        )
+        hits = []
+        for raw in response["hits"]["hits"]:
+            hit = self._hit(raw)
+            legs = explained_legs(raw["_explanation"], fusion) if explain else {}
+            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
+        return hits
+
+    def rawsum_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
+        weights: tuple[float, float],
+    ) -> list[RawHit]:
+        """`bool.should` of the two legs: the union, scored by bm25_weight * BM25 + knn_weight * similarity."""
+        knn = self.knn_body(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)["query"]
+        knn["knn"]["vector"]["boost"] = weights[1]
+        query = bm25_query(text, filters)
+        query["bool"]["boost"] = weights[0]
+        return self._search(physical, {"size": k, "query": {"bool": {"should": [query, knn]}}})
+
+
+def explained_legs(explanation: dict, fusion: FusionSpec) -> dict[str, LegScore | None]:
+    """Each leg's view of a hit, read from OpenSearch's hybrid score explanation: one detail per
+    sub-query that matched (value = normalised score or RRF contribution, its own detail = the raw
+    score). The kNN leg's raw explanation is Lucene's "within top k"; a contribution of 0 means the
+    document matched the sub-query outside its top `pagination_depth`, i.e. not retrieved. RRF
+    gives the rank back (1 / (k + rank)); linear fusion does not report ranks."""
+    legs: dict[str, LegScore | None] = {leg: None for leg in LEGS}
+    for detail in explanation.get("details") or []:
+        inner = (detail.get("details") or [{}])[0]
+        leg = "knn" if str(inner.get("description", "")).startswith("within top") else "bm25"
+        value = float(detail.get("value") or 0.0)
+        if value <= 0.0:
+            continue
+        rank = round(1.0 / value - fusion.rrf_k) if fusion.method == "rrf" else None
+        legs[leg] = LegScore(float(inner.get("value", 0.0)), rank, value)
+    return legs

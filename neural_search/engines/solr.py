@@ -21,8 +21,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import AuthenticationError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
-from .base import FilterClause, IndexedDoc, RawHit, WriteResult, capabilities_for
+from ..errors import AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..fusion import FusionSpec
+from .base import LEGS, FilterClause, HybridHit, IndexedDoc, RawHit, WriteResult, capabilities_for
+from .es_family import leg_score
 
 CONFIGSET = "neural_search"
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
@@ -104,6 +106,7 @@ def fingerprint_property(fingerprint: dict) -> str:
 
 class SolrStore:
     engine = "solr"
+    in_process = False
 
     def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
         if config is None:
@@ -114,6 +117,7 @@ class SolrStore:
         self._session = None
         self._version: str | None = None
         self._cores: dict[str, Any] = {}
+        self._plugin_info: dict[str, dict | None] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -226,7 +230,7 @@ class SolrStore:
         return {"engine": self.engine, "url": self.config.url, "version": info["lucene"]["solr-spec-version"]}
 
     # {!knn} arrived in 9.0; fq as a kNN pre-filter in 9.1.
-    CAPABILITY_VERSIONS = {"knn": (9, 0), "knn_prefilter": (9, 1), "native_hybrid": (9, 0)}
+    CAPABILITY_VERSIONS = {"knn": (9, 0), "knn_prefilter": (9, 1), "rawsum_hybrid": (9, 0)}
 
     def version(self) -> str:
         if self._version is None:
@@ -371,9 +375,12 @@ class SolrStore:
         return self._search(physical, {"q": self._lexical(), "qq": escape_query_text(text), "rows": k}, filters, ids_only)
 
     @staticmethod
-    def _knn_query(vector: np.ndarray, top_k: int) -> str:
-        values = ",".join(repr(float(v)) for v in np.asarray(vector, dtype=np.float32))
-        return f"{{!knn f=vector topK={int(top_k)}}}[{values}]"
+    def _vector_text(vector: np.ndarray) -> str:
+        return "[" + ",".join(repr(float(v)) for v in np.asarray(vector, dtype=np.float32)) + "]"
+
+    @classmethod
+    def _knn_query(cls, vector: np.ndarray, top_k: int) -> str:
+        return f"{{!knn f=vector topK={int(top_k)}}}{cls._vector_text(vector)}"
 
     def knn(
         self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
@@ -383,16 +390,74 @@ class SolrStore:
         top_k = max(k, num_candidates or 0)
         return self._search(physical, {"q": self._knn_query(vector, top_k), "rows": k}, filters, ids_only)
 
-    def native_hybrid(
-        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int = 100, options: dict | None = None
+    PLUGIN_HANDLER = "/neural-search/hybrid"
+    PLUGIN_HINT = (
+        "install neural-search's Solr plugin (plugins/solr, built for Solr 9.10.1): put neural-search-solr-0.1.0.jar "
+        "into <solr home>/lib (or a <lib> directive) and register the /neural-search/hybrid handler as "
+        "mappings/solr/neural_search/conf/solrconfig.xml does, then reload the core"
+    )
+
+    def plugin_info(self, physical: str) -> dict | None:
+        """What the core's /neural-search/hybrid handler says of itself, or None without the plugin
+        (the handler is lazy in our configset, so a Solr without the jar still creates cores)."""
+        if physical not in self._plugin_info:
+            try:
+                info = self._request("GET", f"/{physical}{self.PLUGIN_HANDLER}", params={"describe": "true"}).get("neural_search")
+            except (SolrRequestError, IndexNotFound):
+                info = None
+            self._plugin_info[physical] = info
+        return self._plugin_info[physical]
+
+    def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        if self.plugin_info(physical) is None:
+            return f"Solr core {physical!r} at {self.config.url} has no neural-search hybrid handler; {self.PLUGIN_HINT}"
+        return None
+
+    def engine_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+    ) -> list[HybridHit]:
+        """One request to the plugin's handler, which runs the legs exactly as bm25() and knn() do
+        (it escapes the raw text itself) and fuses them at the coordinator."""
+        problem = self.engine_fusion_problem(physical, fusion, weights)
+        if problem:
+            raise CapabilityError(problem)
+        fqs, fparams = filter_params(filters)
+        params = {
+            "text": text,
+            "vector": self._vector_text(vector),
+            "depth": depth,
+            "fusion": str(fusion),
+            "weights": ",".join(repr(w) for w in weights),
+            "start": offset,
+            "rows": k,
+            "fl": "id,title,text,metadata_json,score",
+            "fq": fqs,
+            **fparams,
+        }
+        body = self._request("POST", f"/{physical}{self.PLUGIN_HANDLER}", data=params)
+        reported = (body.get("neural_search") or {}).get("legs") or {}
+        hits = []
+        for doc in body["response"]["docs"]:
+            hit = self._hit(doc)
+            legs = {}
+            if explain is not False:
+                legs = {leg: leg_score((reported.get(hit.id) or {}).get(leg)) for leg in LEGS}
+            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
+        return hits
+
+    def rawsum_hybrid(
+        self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
+        weights: tuple[float, float],
     ) -> list[RawHit]:
-        """`{!bool should=lexical should=knn}`: the union, scored by the sum of BM25 and the kNN
-        similarity, like Elasticsearch's query + knn. Filters apply to the whole request (fq)."""
+        """`{!bool should=lexical should=knn}`: the union, scored by bm25_weight * BM25 +
+        knn_weight * similarity, like Elasticsearch's query + knn. Filters apply to the whole request (fq)."""
         params = {
             "q": "{!bool should=$lex should=$vec}",
-            "lex": self._lexical(),
+            "lex": f"{{!edismax qf=content uf=-* v=$qq boost={weights[0]!r}}}" if weights[0] != 1.0 else self._lexical(),
             "qq": escape_query_text(text),
-            "vec": self._knn_query(vector, num_candidates),
+            "vec": self._knn_query(vector, depth) if weights[1] == 1.0 else f"{{!boost b={weights[1]!r} v=$vq}}",
+            "vq": self._knn_query(vector, depth),
             "rows": k,
         }
         return self._search(physical, params, filters)

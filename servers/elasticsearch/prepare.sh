@@ -5,10 +5,13 @@
 #   1. Maven (pom.xml next to this script) fetches the distribution zip from Maven Central into the
 #      local Maven repository (~/.m2, cached after the first run), unpacks it into a staging dir and
 #      builds the small GET / + HEAD / module (src/main/java) against the same version;
-#   2. the module is added under modules/, config/elasticsearch.yml is written, the tree is moved
-#      to HOME_DIR;
+#   2. the module is added under modules/, config/elasticsearch.yml is written, our plugin
+#      (plugins/elasticsearch: the neural_hybrid retriever) is installed with elasticsearch-plugin,
+#      the tree is moved to HOME_DIR;
 #   3. HOME_DIR/.prepared is written last.
-# Idempotent: does nothing when HOME_DIR/.prepared matches the version and layout below.
+# The plugin zip (plugins/elasticsearch/target/neural-search-elasticsearch-<v>.zip) is built first
+# when it is missing or older than its sources or poms (tests are skipped here: CI runs them).
+# Idempotent: does nothing when HOME_DIR/.prepared matches the version, layout and plugin digest.
 # Needs: mvn, and a JDK 21+ (ES_JAVA_HOME, or found under /usr/lib/jvm) to compile the module.
 set -euo pipefail
 
@@ -26,13 +29,44 @@ VERSION="$(sed -n 's:.*<elasticsearch\.version>\([^<]*\)</elasticsearch\.version
 [ -n "$VERSION" ] || die "could not read <elasticsearch.version> from $POM"
 
 # Bump LAYOUT whenever what this script puts into HOME_DIR changes, so old homes get rebuilt.
-LAYOUT=1
-MARKER_CONTENT="elasticsearch $VERSION layout $LAYOUT"
+LAYOUT=2
 MODULE=neural-search-root-endpoint
+REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
+PLUGIN_POM="$REPO/plugins/pom.xml"
+PLUGIN_VERSION="$(sed -n 's:^  <version>\([^<]*\)</version>.*:\1:p' "$PLUGIN_POM" | head -n1)"
+[ -n "$PLUGIN_VERSION" ] || die "could not read the project <version> from $PLUGIN_POM"
+PLUGIN_ZIP="$REPO/plugins/elasticsearch/target/neural-search-elasticsearch-$PLUGIN_VERSION.zip"
 
 mkdir -p "$(dirname "$1")"
 HOME_DIR="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 MARKER="$HOME_DIR/.prepared"
+
+# shellcheck source=java-home.sh
+. "$SCRIPT_DIR/java-home.sh"
+
+# The plugin is (re)built before the marker is checked: a changed plugin changes the digest in the
+# marker, and that makes the home be assembled again.
+plugin_is_stale() {
+  [ -f "$PLUGIN_ZIP" ] || return 0
+  [ -n "$(find "$REPO/plugins/elasticsearch/src" "$REPO/plugins/fusion/src" "$PLUGIN_POM" \
+       "$REPO/plugins/elasticsearch/pom.xml" "$REPO/plugins/fusion/pom.xml" -newer "$PLUGIN_ZIP" -print -quit)" ]
+}
+if plugin_is_stale; then
+  command -v mvn >/dev/null 2>&1 || die "Maven (mvn) is not on PATH; it is needed to build $PLUGIN_ZIP"
+  PLUGIN_JDK="$(es_java_home javac)" \
+    || die "a JDK 21 or newer (with javac) is needed to build the neural-search plugin; set ES_JAVA_HOME"
+  echo "elasticsearch/prepare.sh: building the neural-search plugin ($PLUGIN_ZIP)" >&2
+  PLUGIN_LOG="$(mktemp)"
+  if ! mvn -q -B -Dstyle.color=never -f "$PLUGIN_POM" -pl elasticsearch -am package -DskipTests \
+       -Des.jdk="$PLUGIN_JDK" >"$PLUGIN_LOG" 2>&1; then
+    cat "$PLUGIN_LOG" >&2; rm -f "$PLUGIN_LOG"
+    die "Maven could not build the neural-search Elasticsearch plugin (plugins/elasticsearch)"
+  fi
+  rm -f "$PLUGIN_LOG"
+  [ -f "$PLUGIN_ZIP" ] || die "Maven did not produce $PLUGIN_ZIP"
+fi
+PLUGIN_DIGEST="$(sha256sum "$PLUGIN_ZIP" | cut -d' ' -f1)"
+MARKER_CONTENT="elasticsearch $VERSION layout $LAYOUT plugin neural-search $PLUGIN_VERSION sha256 $PLUGIN_DIGEST"
 
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$MARKER_CONTENT" ]; then
   exit 0
@@ -45,8 +79,6 @@ if [ -d "$HOME_DIR" ] && [ -n "$(ls -A "$HOME_DIR")" ] \
 fi
 
 command -v mvn >/dev/null 2>&1 || die "Maven (mvn) is not on PATH; it is needed to fetch Elasticsearch $VERSION"
-# shellcheck source=java-home.sh
-. "$SCRIPT_DIR/java-home.sh"
 JDK="$(es_java_home javac)" \
   || die "a JDK 21 or newer (with javac) is needed to build the $MODULE module; set ES_JAVA_HOME"
 
@@ -99,6 +131,17 @@ cluster.routing.allocation.disk.threshold_enabled: false
 # allow DELETE /some-prefix-* like OpenSearch does
 action.destructive_requires_name: false
 YML
+
+# Our hybrid retriever. The CLI runs as whoever runs this script (root is fine: run.sh hands the home
+# to the engine's user); it does no I/O beyond the home, so it needs no entitlement policy.
+echo "elasticsearch/prepare.sh: installing the neural-search plugin from $PLUGIN_ZIP" >&2
+if ! env -u JAVA_HOME -u JAVA_TOOL_OPTIONS -u _JAVA_OPTIONS -u ES_JAVA_OPTS -u ES_PATH_CONF ES_JAVA_HOME="$JDK" \
+     "$UNPACKED/bin/elasticsearch-plugin" install --batch "file://$PLUGIN_ZIP" >"$STAGE/plugin.log" 2>&1; then
+  cat "$STAGE/plugin.log" >&2
+  die "elasticsearch-plugin could not install $PLUGIN_ZIP"
+fi
+[ -f "$UNPACKED/plugins/neural-search/plugin-descriptor.properties" ] \
+  || die "elasticsearch-plugin reported success but plugins/neural-search is missing"
 
 rm -rf "$HOME_DIR"
 mv "$UNPACKED" "$HOME_DIR"

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # prepare.sh HOME_DIR
 #
-# Assembles a runnable OpenSearch install (with the k-NN plugin) under HOME_DIR, offline except for
+# Assembles a runnable OpenSearch install (with the k-NN and neural-search plugins) under HOME_DIR, offline except for
 # Maven Central (see pom.xml). Idempotent: does nothing when HOME_DIR/.prepared matches the wanted
 # version; writes that marker last.
 #
 # Environment (all optional):
 #   NEURAL_SEARCH_OPENSEARCH_PLUGINS  extra plugin zips to install after k-NN, separated by spaces
-#                                     or commas, as local paths or file:// URLs (e.g. a
-#                                     neural-search zip obtained elsewhere; it is not published on
-#                                     Maven Central). Changing it re-prepares HOME_DIR.
+#                                     or commas, as local paths or file:// URLs. Changing it
+#                                     re-prepares HOME_DIR.
 #   OPENSEARCH_JAVA_HOME              JDK (11..21) to use; otherwise one is picked (see find_java).
 #   MAVEN                             Maven command (default: mvn).
 set -euo pipefail
@@ -24,9 +23,9 @@ POM="$HERE/pom.xml"
 OPENSEARCH_VERSION=2.19.1
 KNN_VERSION=$OPENSEARCH_VERSION.0
 # Bump LAYOUT when the way HOME_DIR is assembled changes, so old installs are rebuilt.
-LAYOUT=2
+LAYOUT=3
 EXTRA_PLUGINS=$(echo "${NEURAL_SEARCH_OPENSEARCH_PLUGINS:-}" | tr ',' ' ' | xargs -n1 2>/dev/null | xargs || true)
-MARKER="opensearch=$OPENSEARCH_VERSION knn=$KNN_VERSION layout=$LAYOUT extra=[$EXTRA_PLUGINS]"
+MARKER="opensearch=$OPENSEARCH_VERSION knn=$KNN_VERSION neural-search=$KNN_VERSION layout=$LAYOUT extra=[$EXTRA_PLUGINS]"
 
 if [ -f "$HOME_DIR/.prepared" ] && [ "$(cat "$HOME_DIR/.prepared")" = "$MARKER" ]; then
     exit 0
@@ -83,8 +82,10 @@ if ! $MAVEN -B -q -Dstyle.color=never -f "$POM" generate-resources -Dopensearch.
 fi
 DIST_ZIP="$WORK/stage/dist/opensearch-$OPENSEARCH_VERSION.zip"
 KNN_ZIP="$WORK/stage/plugins/opensearch-knn-$KNN_VERSION.zip"
+NEURAL_ZIP="$WORK/stage/plugins/neural-search-$KNN_VERSION.zip"
 [ -f "$DIST_ZIP" ] || die "missing $DIST_ZIP after Maven"
 [ -f "$KNN_ZIP" ] || die "missing $KNN_ZIP after Maven"
+[ -f "$NEURAL_ZIP" ] || die "missing $NEURAL_ZIP after Maven"
 
 echo "opensearch/prepare.sh: unpacking OpenSearch $OPENSEARCH_VERSION" >&2
 unzip -q "$DIST_ZIP" -d "$WORK/unzip"
@@ -227,6 +228,8 @@ install_plugin() {  # zip path or file:// URL
 }
 export OPENSEARCH_PATH_CONF="$NEW/config"
 install_plugin "$KNN_ZIP"
+# neural-search extends opensearch-knn, so it comes second.
+install_plugin "$NEURAL_ZIP"
 for p in $EXTRA_PLUGINS; do install_plugin "$p"; done
 
 # A keystore, so that the node does not try to create one at start-up.
@@ -237,4 +240,4 @@ for p in $EXTRA_PLUGINS; do install_plugin "$p"; done
 find "$HOME_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 find "$NEW" -mindepth 1 -maxdepth 1 -exec mv -t "$HOME_DIR" {} +
 echo "$MARKER" >"$HOME_DIR/.prepared"
-echo "opensearch/prepare.sh: OpenSearch $OPENSEARCH_VERSION with k-NN $KNN_VERSION ready in $HOME_DIR" >&2
+echo "opensearch/prepare.sh: OpenSearch $OPENSEARCH_VERSION with k-NN and neural-search $KNN_VERSION ready in $HOME_DIR" >&2
