@@ -5,7 +5,11 @@ same order, scores equal within 1e-6. OpenSearch fuses with its own plugin, whos
 documented in docs/fusion.md ("OpenSearch") and reproduced here by `opensearch_expected`:
 min-max gives a leg's lowest hit 0.001 instead of 0, scores are float32, equal fused scores come
 back in OpenSearch's internal document order (so within a run of equal scores only the set of ids
-must match), and on some queries its combination leaves out a leg's last hit (`opensearch_variants`).
+must match). And the kNN sub-query inside OpenSearch's `hybrid` query is its own approximate
+search: the top of its list is the standalone kNN leg's, but its last few hits (down to rank
+`depth`) can be other documents, so the leg's minimum, and with it min-max and L2 normalisation,
+moves slightly (measured on NFCorpus: up to a few 1e-4 relative on the fused scores). RRF, which
+reads ranks near the top only, agrees exactly; linear fusion is compared within OPENSEARCH_LINEAR_REL.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 from neural_search.fusion import FusedHit, FusionSpec, LegHit, combine, normalize, rrf
 
 OPENSEARCH_MIN_SCORE = 0.001  # MinMaxScoreNormalizationTechnique.MIN_SCORE
+OPENSEARCH_LINEAR_REL = 2e-3  # its kNN sub-query's approximate tail (module docstring)
 
 
 def opensearch_expected(legs: dict[str, list[LegHit]], spec: FusionSpec) -> list[tuple[str, float]]:
@@ -33,43 +38,22 @@ def opensearch_expected(legs: dict[str, list[LegHit]], spec: FusionSpec) -> list
     return sorted(scored, key=lambda pair: -pair[1])
 
 
-def opensearch_variants(legs: dict[str, list[LegHit]]) -> list[tuple[str, dict[str, list[LegHit]]]]:
-    """The legs as OpenSearch 2.19 may combine them. Measured on NFCorpus ("domoic acid",
-    linear:minmax): its explanation normalises over all 100 kNN hits, but the combined scores
-    used the 99th hit as the minimum, i.e. the leg without its last hit. So each leg is taken
-    whole or without its last hit; a page must match one of these readings exactly."""
-    out = [("whole legs", legs)]
-    for name in legs:
-        if legs[name]:
-            out.append((f"{name} without its last hit", {**legs, name: legs[name][:-1]}))
-    if all(legs.values()):
-        out.append(("both without their last hit", {n: hits[:-1] for n, hits in legs.items()}))
-    return out
-
-
-def matches_some_variant(engine: list[tuple[str, float]], legs: dict[str, list[LegHit]], spec: FusionSpec, what: str) -> str:
-    """The reading of the legs (opensearch_variants) that OpenSearch's page matches; fails if none does."""
-    problems = []
-    for name, variant in opensearch_variants(legs):
-        try:
-            assert_same_page(engine, opensearch_expected(variant, spec), ties_in_any_order=True, what=f"{what} ({name})")
-            return name
-        except AssertionError as exc:
-            problems.append(str(exc).splitlines()[0])
-    raise AssertionError(f"{what}: matches no documented reading of the legs: {problems}")
-
-
-def assert_same_page(engine: list[tuple[str, float]], client: list[tuple[str, float]], *, ties_in_any_order: bool, what: str) -> None:
-    """`engine` is a page (top k); `client` the whole fused list, best first."""
+def assert_same_page(
+    engine: list[tuple[str, float]], client: list[tuple[str, float]], *, ties_in_any_order: bool, what: str, rel: float = 1e-6
+) -> None:
+    """`engine` is a page (top k); `client` the whole fused list, best first. Scores must agree
+    within `rel`; with ties_in_any_order, hits whose scores agree within `rel` may trade places."""
     assert len(engine) == min(len(client), len(engine)) and len(engine) > 0, what
     for position, ((eid, escore), (cid, cscore)) in enumerate(zip(engine, client), start=1):
-        assert escore == pytest.approx(cscore, rel=1e-6, abs=1e-9), f"{what}: score at #{position} ({eid} vs {cid})"
+        assert escore == pytest.approx(cscore, rel=rel, abs=1e-9), f"{what}: score at #{position} ({eid} {escore} vs {cid} {cscore})"
         if not ties_in_any_order:
             assert eid == cid, f"{what}: id at #{position}"
     if ties_in_any_order:
+        scores = dict(client)
         for eid, escore in engine:
-            group = {cid for cid, cscore in client if cscore == pytest.approx(escore, rel=1e-6, abs=1e-9)}
-            assert eid in group, f"{what}: {eid} (score {escore}) is not among the client's hits of that score"
+            assert eid in scores and scores[eid] == pytest.approx(escore, rel=rel, abs=1e-9), (
+                f"{what}: {eid} (score {escore}) is not the client's hit of that score"
+            )
         assert len({eid for eid, _ in engine}) == len(engine), what
 
 

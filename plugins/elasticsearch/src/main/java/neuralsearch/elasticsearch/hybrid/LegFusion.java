@@ -34,7 +34,7 @@ public final class LegFusion {
           throw new IllegalArgumentException("[neural_hybrid] leg [" + options.names().get(leg)
               + "] returned a hit without a score; a leg must rank by score (drop its sort)");
         }
-        hits.add(new Scored<>(new RankDoc.RankKey(hit.doc, hit.shardIndex), hit.score));
+        hits.add(new Scored<>(new RankDoc.RankKey(hit.doc, hit.shardIndex), asClientSees(hit.score)));
       }
       input.add(hits);
     }
@@ -58,5 +58,15 @@ public final class LegFusion {
       out[i].rank = i + 1;
     }
     return out;
+  }
+
+  /**
+   * A float score as the double a client parses from Elasticsearch's JSON: its shortest decimal
+   * form (Float.toString, shortest since JDK 19, is what the JSON writer prints). Fusing these, not
+   * the float's exact binary value, makes engine-side and client-side fusion bit-identical: z-score
+   * over a narrow leg otherwise magnifies the 1e-8 gap to 1e-6.
+   */
+  static double asClientSees(float score) {
+    return Double.parseDouble(Float.toString(score));
   }
 }

@@ -45,8 +45,8 @@ class LegFusionTest {
     assertEquals(3, out[2].doc);
     assertEquals(3, out[2].rank);
     Map<String, Object> legsOfB = LegBreakdown.of(out[0]);
-    assertEquals(Map.of("rank", 2, "score", (double) 5.1f, "normalized", 1.0 / 62), legsOfB.get("bm25"));
-    assertEquals(Map.of("rank", 1, "score", (double) 0.9f, "normalized", 1.0 / 61), legsOfB.get("knn"));
+    assertEquals(Map.of("rank", 2, "score", 5.1, "normalized", 1.0 / 62), legsOfB.get("bm25"));
+    assertEquals(Map.of("rank", 1, "score", 0.9, "normalized", 1.0 / 61), legsOfB.get("knn"));
     assertNull(out[1].leg(1), "A was not retrieved by knn");
     assertEquals("rrf", out[0].fusion());
   }
@@ -65,7 +65,17 @@ class LegFusionTest {
   }
 
   @Test
-  void linearUsesTheFloatScoresExactly() {
+  void rawScoresAreTheDecimalsTheClientParses() {
+    // 0.1f is 0.100000001490116... in binary; the JSON a client reads says 0.1, and both sides must fuse the same double
+    ScoreDoc[] a = leg(new int[][] {{1, 0}, {2, 0}}, 0.7510706f, 0.1f);
+    HybridRankDoc[] out = LegFusion.fuse(List.of(a, new ScoreDoc[0]), RRF, 10, null);
+    assertEquals(0.7510706, out[0].leg(0).score(), 0.0);
+    assertEquals(0.1, out[1].leg(0).score(), 0.0);
+    assertEquals(0.1, LegFusion.asClientSees(0.1f), 0.0);
+  }
+
+  @Test
+  void linearFusesTheScoresAsTheClientSeesThem() {
     HybridOptions minmax = HybridOptions.of(2, List.of("a", "b"), "linear:minmax", List.of(1.0, 3.0));
     ScoreDoc[] a = leg(new int[][] {{1, 0}, {2, 0}, {3, 0}}, 3.0f, 2.0f, 1.0f);
     ScoreDoc[] b = leg(new int[][] {{3, 0}, {1, 0}}, 0.9f, 0.1f);
