@@ -1,4 +1,8 @@
-"""Shared helpers for the benchmarks: engines, documents, machine description, statistics, output."""
+"""Shared helpers for the benchmarks: engines, documents, machine description, statistics, output.
+
+The engine list, the machine description and the percentiles are neural-search compare's own
+(registry, compare.environment, compare.latency.summary), so a benchmark and a comparison
+describe and measure alike."""
 
 from __future__ import annotations
 
@@ -15,20 +19,24 @@ from typing import Sequence
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from neural_search.compare import environment, settings  # noqa: E402  (after the environment above)
+from neural_search.compare.latency import summary  # noqa: E402,F401  (the percentile summary the benchmarks report)
+from neural_search.errors import ConfigurationError  # noqa: E402
+from neural_search import registry  # noqa: E402
+from neural_search.registry import ENGINES  # noqa: E402,F401
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
 STATE_DIR = BENCH_DIR / ".state"
 DEFAULT_DATASETS = Path(os.environ.get("DATASETS", ROOT.parent / "shared" / "datasets"))
-ENGINES = ("embedded", "elasticsearch", "opensearch", "solr")
 
 
 def parse_engines(text: str) -> list[str]:
-    engines = [e.strip() for e in text.split(",") if e.strip()]
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
-        raise SystemExit(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
-    return engines
+    try:
+        return settings.parse_engines(text)
+    except ConfigurationError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def open_bench_store(engine: str, embedded_path: Path):
@@ -57,30 +65,18 @@ def read_records(source: Path, limit: int | None):
 
 
 def machine() -> dict:
+    """The machine, described with compare's environment capture (one way to read it), under the
+    keys bench result files have always had."""
     import numpy
     import torch
 
     import sentence_transformers
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
+    memory = environment.memory_bytes()
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "memory_gib": mem,
+        "cpu_model": environment.cpu_model() or "",
+        "memory_gib": None if memory is None else round(memory / 1024**3, 1),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
@@ -93,29 +89,7 @@ def machine() -> dict:
 
 
 def git_commit() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "neural_search"], capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() + ("+dirty(neural_search)" if dirty.stdout.strip() else "")
-    except Exception:
-        return None
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), p in 0..100."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * p / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return environment.git_commit(length=7, dirty_path="neural_search")
 
 
 def median(values: Sequence[float]) -> float:
@@ -227,7 +201,7 @@ def listening_pid(port: int) -> int | None:
 
 def engine_pid(engine: str, url: str | None) -> int | None:
     """The server process behind an engine's URL when it runs on this machine."""
-    if engine == "embedded" or not url:
+    if not registry.spec(engine).server or not url:
         return None
     from urllib.parse import urlsplit
 

@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         order = engines[r % len(engines):] + engines[: r % len(engines)]  # rotate to spread drift
         for e in order:
             # Looked up per run: someone may restart an engine between runs.
-            server_pid = C.engine_pid(e, getattr(stores[e], "url", None))
+            server_pid = C.engine_pid(e, stores[e].url)
             run = index_once(e, stores[e], encoder, records, args, Path(tmp.name) / "state", server_pid)
             run["paired_ratio"] = run["docs_per_s"] / (n / seconds)
             runs[e].append(run)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from neural_search.embedding_cache import EmbeddingCache  # noqa: E402
-from neural_search.encoding import Encoder  # noqa: E402
+from neural_search.encoding import Encoder, same_model  # noqa: E402
 from neural_search.fusion import FusionSpec  # noqa: E402
 from neural_search.indexing import Indexer  # noqa: E402
 from neural_search.search import SearchClient  # noqa: E402
@@ -85,10 +85,10 @@ def prepare_index(engine: str, store, encoder: Encoder, records, name: str, stat
     if physical is not None:
         try:
             count = store.count(physical)
-            same_model = encoder.fingerprint.compatible_with(store.get_fingerprint(physical))
+            built_with_it = same_model(store.get_fingerprint(physical), encoder.fingerprint.id)
         except Exception:
-            count, same_model = -1, False
-        if count == expected and same_model:
+            count, built_with_it = -1, False
+        if count == expected and built_with_it:
             return {"index": name, "physical": physical, "docs": count, "reused": True, "seconds": 0.0}
     t0 = time.perf_counter()
     indexer = Indexer(store, encoder, state_dir=state_dir, progress=False)
@@ -139,10 +139,8 @@ def raw_leg_latencies(store, physical: str, encoder: Encoder, queries, candidate
                 times.append((time.perf_counter() - t0) * 1000)
         cpu1 = cpu_now(pid)
         cpu = (cpu1[0] - cpu0[0]) + (0.0 if cpu0[1] is None or cpu1[1] is None else cpu1[1] - cpu0[1])
-        out[label] = {
-            "p50_ms": round(C.percentile(times, 50), 2), "p95_ms": round(C.percentile(times, 95), 2),
-            "cpu_ms_per_call": round(cpu * 1000 / len(times), 3),
-        }
+        stats = C.summary(times, (50, 95), 2)
+        out[label] = {"p50_ms": stats["p50"], "p95_ms": stats["p95"], "cpu_ms_per_call": round(cpu * 1000 / len(times), 3)}
     return out
 
 
@@ -158,6 +156,7 @@ def summarize(latencies: list[float], timings: list[dict], walls: list[float], c
     client_cpu = sum(c for c, _ in cpu)
     engine_cpu = None if any(e is None for _, e in cpu) else sum(e for _, e in cpu)
     n = len(latencies)
+    stats = C.summary(latencies, (50, 95, 99), 2)
     return {
         # CPU per query, all passes together. On a saturated machine (every core busy: concurrency 8
         # on 2 cores) latency = concurrency x CPU per query / cores, so the hybrid/knn ratio of these
@@ -168,13 +167,13 @@ def summarize(latencies: list[float], timings: list[dict], walls: list[float], c
             "total": round((client_cpu + (engine_cpu or 0.0)) * 1000 / n, 3),
         },
         "n": len(latencies),
-        "p50_ms": round(C.percentile(latencies, 50), 2),
-        "p95_ms": round(C.percentile(latencies, 95), 2),
-        "p99_ms": round(C.percentile(latencies, 99), 2),
-        "mean_ms": round(sum(latencies) / len(latencies), 2),
+        "p50_ms": stats["p50"],
+        "p95_ms": stats["p95"],
+        "p99_ms": stats["p99"],
+        "mean_ms": stats["mean"],
         "qps": round(len(latencies) / sum(walls), 1),
         # SearchClient's own timings_ms, p50 of each key (whatever keys this version of the client reports).
-        "client_breakdown_p50_ms": {k: round(C.percentile(pick(k), 50), 2) for k in sorted({k for t in timings for k in t})},
+        "client_breakdown_p50_ms": {k: C.summary(pick(k), (50,), 2)["p50"] for k in sorted({k for t in timings for k in t})},
     }
 
 
@@ -220,7 +219,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         probe.encode_query(text)
         enc_times.append((time.perf_counter() - t0) * 1000)
-    query_encoding = {"p50_ms": round(C.percentile(enc_times, 50), 2), "p95_ms": round(C.percentile(enc_times, 95), 2)}
+    encoding_stats = C.summary(enc_times, (50, 95), 2)
+    query_encoding = {"p50_ms": encoding_stats["p50"], "p95_ms": encoding_stats["p95"]}
     print(f"query encoding alone (uncached, sequential): p50 {query_encoding['p50_ms']} ms, p95 {query_encoding['p95_ms']} ms", flush=True)
     del probe
 
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
         index_info = prepare_index(engine, store, encoder, records, name, C.STATE_DIR / "search-state")
         print(f"{engine} {version}: index {index_info}", flush=True)
         client = SearchClient(store=store, index=name, encoder=encoder, candidates=args.candidates)
-        pid = C.engine_pid(engine, getattr(store, "url", None))
+        pid = C.engine_pid(engine, store.url)
         legs = {} if args.no_legs else raw_leg_latencies(store, client.physical(), encoder, queries, args.candidates, pid)
         engine_side = not args.no_engine and store.engine_fusion_problem(client.physical(), FusionSpec.parse("rrf"), (1.0, 1.0)) is None
         modes = MODES + (("hybrid@engine",) if engine_side else ()) + (("rawsum",) if "rawsum_hybrid" in store.capabilities() and not args.no_rawsum else ())

@@ -12,11 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def md_table(headers, rows) -> str:
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
+from neural_search.compare.report import table as md_table  # the comparison report's Markdown tables
 
 
 def index_md(d: dict) -> str:

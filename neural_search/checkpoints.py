@@ -33,6 +33,20 @@ class Checkpoint:
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
+    def advance(self, position: int, *, read: int, indexed: int, skipped: int, failed: int) -> None:
+        """Counts one more written batch, whose last source record is at `position`. The counts
+        live here only, so what a run reports is what its checkpoint saved, resumed or not."""
+        if position < self.position or min(read, indexed, skipped, failed) < 0:
+            raise ValueError("a checkpoint only moves forward, by non-negative counts")
+        self.position = position
+        self.read += read
+        self.indexed += indexed
+        self.skipped += skipped
+        self.failed += failed
+
+    def counts(self) -> dict[str, int]:
+        return {"read": self.read, "indexed": self.indexed, "skipped": self.skipped, "failed": self.failed}
+
 
 class CheckpointFile:
     def __init__(self, path: str | os.PathLike):

@@ -9,8 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from .config import ENGINES, EngineConfig
+from .compare import add_compare_parser
+from .config import EngineConfig
 from .errors import ConfigurationError, NeuralSearchError
+from .registry import ENGINES
 
 log = logging.getLogger("neural_search")
 
@@ -233,12 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_arguments(p)
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from .compare import add_compare_parser
-    except ImportError:  # the comparison module is optional while it is being built
-        pass
-    else:
-        add_compare_parser(sub, add_engine_arguments)
+    # compare never imports this module: it is handed what it needs from here.
+    add_compare_parser(sub, add_engine_arguments=add_engine_arguments, state_dir=default_state_dir(), open_store=open_store_from_args)
     return parser
 
 

@@ -12,17 +12,11 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigurationError
+from .registry import DEFAULT_URLS, SERVER_ENGINES
 
-ENGINES = ("embedded", "elasticsearch", "opensearch", "solr")
-SERVER_ENGINES = ("elasticsearch", "opensearch", "solr")
 log = logging.getLogger(__name__)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-DEFAULT_URLS = {
-    "elasticsearch": "http://127.0.0.1:9200",
-    "opensearch": "http://127.0.0.1:9201",
-    "solr": "http://127.0.0.1:8983/solr",
-}
 
 
 def _env(engine: str, key: str) -> str | None:

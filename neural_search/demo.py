@@ -7,6 +7,7 @@ import textwrap
 from importlib import resources
 from pathlib import Path
 
+from .encoding import same_model
 from .indexing import Indexer
 from .search import SearchClient
 from .sources import read_jsonl, source_identity
@@ -28,7 +29,7 @@ def run_demo(args, store, encoder) -> int:
     corpus = demo_corpus()
     total = sum(1 for line in open(corpus, encoding="utf-8") if line.strip())
     physical = store.resolve(args.index)
-    fresh = physical is not None and encoder.fingerprint.compatible_with(store.get_fingerprint(physical)) and store.count(physical) == total
+    fresh = physical is not None and same_model(store.get_fingerprint(physical), encoder.fingerprint.id) and store.count(physical) == total
     if fresh:
         print(f"{store.engine}:{args.index} already holds the {total} demo films; searching it")
     else:

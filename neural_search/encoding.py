@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -76,8 +76,12 @@ class ModelFingerprint:
         fields = {k: data[k] for k in cls.__dataclass_fields__}
         return cls(**fields)
 
-    def compatible_with(self, other: dict | None) -> bool:
-        return bool(other) and other.get("id") == self.id
+
+def same_model(recorded: Mapping[str, Any] | None, model_id: str) -> bool:
+    """Whether an index whose recorded fingerprint is `recorded` (None: none recorded) was built
+    with the model whose fingerprint id is `model_id`: the one model check of indexing, searching,
+    comparing and benchmarking. The id covers everything that changes the vectors."""
+    return bool(recorded) and recorded.get("id") == model_id
 
 
 def _weights_digest(model) -> str:
@@ -135,7 +139,10 @@ class Encoder:
     def _load(self):
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # transformers draws a "Loading weights" bar on every start: noise in a CLI's output.
+            transformers_logging.disable_progress_bar()
             model = SentenceTransformer(self._model_location, device=self.device)
         except Exception as exc:
             raise ConfigurationError(

@@ -28,18 +28,24 @@ class EngineUnavailable(NeuralSearchError):
         )
 
 
-class AuthenticationError(EngineUnavailable):
-    """The engine refused the credentials (401) or the user lacks a permission (403). Never retried."""
+class AuthenticationError(NeuralSearchError):
+    """The engine refused the credentials (401) or the user lacks a permission (403). Not an
+    outage: the engine is there, and retrying cannot help until the credentials change."""
 
     def __init__(self, engine: str, url: str, status: int, detail: str):
         self.engine = engine
         self.url = url
         self.status = status
-        NeuralSearchError.__init__(self, f"{engine} at {url} refused the request: {detail}")
+        super().__init__(f"{engine} at {url} refused the request: {detail}")
+
+
+# Answers that may pass if the same request is sent again a little later (overloaded, a proxy in
+# front of a restarting engine, a gateway timeout), for a whole request or for one document.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class TransientEngineError(NeuralSearchError):
-    """The engine refused a whole request for a reason that may pass (429, 503, connection reset)."""
+    """The engine refused a whole request for a reason that may pass (TRANSIENT_STATUSES, a timeout)."""
 
     def __init__(self, status: int | None, message: str):
         self.status = status

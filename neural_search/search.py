@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .analysis import tokenize
-from .encoding import Encoder
+from .encoding import Encoder, same_model
 from .engines.base import LEGS, DocumentStore, RawHit, normalize_filters, validate_index_name
 from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError
 from .fusion import RAWSUM, FusionSpec, LegScore, ranked
@@ -163,7 +163,7 @@ class SearchClient:
             raise ConfigurationError("kNN and hybrid search need an encoder; pass encoder=Encoder(model=...)")
         recorded = self.store.get_fingerprint(physical)
         mine = self.encoder.fingerprint
-        if not mine.compatible_with(recorded):
+        if not same_model(recorded, mine.id):
             raise ModelMismatch(
                 self.index, recorded, mine.to_dict(), "Query with the model the index was built with (--model), or rebuild the index."
             )
@@ -209,7 +209,9 @@ class SearchClient:
             return "client", None
         problem = self.store.engine_fusion_problem(physical, spec, weights)
         if problem is None:
-            return "engine", None
+            if fusion_at == "engine" or self.store.engine_fusion_preferred(physical):
+                return "engine", None
+            return "client", None
         if fusion_at == "engine" and not allow_fallback:
             raise CapabilityError(f"engine-side {spec} is not available: {problem}")
         return "client", (f"fused in the client: {problem}" if fusion_at == "engine" else None)

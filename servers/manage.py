@@ -29,8 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVERS = Path(__file__).resolve().parent
-ENGINES = ("elasticsearch", "opensearch", "solr")
-DEFAULT_PORTS = {"elasticsearch": 9200, "opensearch": 9201, "solr": 8983}
+
+
+def _registry():
+    """neural_search/registry.py, loaded by path: it is stdlib-only, and loading it this way needs
+    neither the package installed nor its dependencies (importing `neural_search` would)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_neural_search_registry", SERVERS.parent / "neural_search" / "registry.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+_REGISTRY = _registry()
+ENGINES = _REGISTRY.SERVER_ENGINES
+DEFAULT_PORTS = _REGISTRY.DEFAULT_PORTS
 READY_PATHS = {
     "elasticsearch": "/_cluster/health?wait_for_status=yellow&timeout=1s",
     "opensearch": "/_cluster/health?wait_for_status=yellow&timeout=1s",
@@ -68,7 +83,7 @@ class Engine:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}" + ("/solr" if self.name == "solr" else "")
+        return f"http://127.0.0.1:{self.port}{_REGISTRY.SPECS[self.name].url_path}"
 
     def pid(self) -> int | None:
         try:

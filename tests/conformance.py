@@ -12,6 +12,9 @@ import uuid
 
 import pytest
 
+from neural_search import registry
+from neural_search.documents import Document
+from neural_search.engines.base import matches, normalize_filters
 from neural_search.engines.embedded import EmbeddedStore
 from neural_search.errors import CapabilityError, ModelMismatch, PaginationError
 from neural_search.indexing import Indexer
@@ -45,13 +48,29 @@ def run_indexer(store, encoder, tmp_path, name, records, **kwargs):
 
 class StoreConformance:
     engine: str
-    # Pinned, not detected: an engine that must fuse hybrid searches itself (its plugin) fails
-    # here when the plugin is missing, instead of passing on client-side fusion.
-    engine_fusion: bool = False
+
+    # Pinned in neural_search/registry.py, not detected: an engine whose plugin must fuse hybrid
+    # searches itself fails here when the plugin is missing, instead of passing on client-side
+    # fusion; losing a capability fails test_offers_what_it_must.
+    @property
+    def engine_fusion(self) -> bool:
+        return registry.spec(self.engine).engine_fusion
+
+    @property
+    def required_capabilities(self) -> frozenset:
+        return registry.spec(self.engine).capabilities
+    # Where a hybrid search fuses when fusion_at is not given (on the one-shard test indexes).
+    engine_fusion_default: bool = False
+    # Solr rebuilds by core SWAP: the logical name stays a core, its data changes.
+    publishes_by_swap: bool = False
 
     @pytest.fixture(params=["client", "engine"])
     def side(self, request):
         return request.param
+
+    def physical_versions(self, store, name: str) -> list[str]:
+        """The versioned physical indexes of `name` left on the engine (engines that publish by swap)."""
+        raise NotImplementedError(f"{type(self).__name__} publishes by swap: list its versioned indexes")
 
     def hybrid(self, client, text, side, **kwargs):
         """A hybrid search fused on `side`. On an engine without engine-side fusion, checks the
@@ -113,8 +132,13 @@ class StoreConformance:
         assert after is not None
         assert store.count(after) == 80
         assert store.ids(after) == {d.id for d in films[50:130]}
-        # The versioned index that served before is gone (for Solr the core name stays, its data changed).
-        if after != before:
+        # The version that served before is gone.
+        assert (after == before) == self.publishes_by_swap
+        if self.publishes_by_swap:
+            # The name stays; the core that received the old data in the swap was unloaded.
+            assert self.physical_versions(store, fresh) == []
+            assert any("previous version was removed" in m for m in summary.messages), summary.messages
+        else:
             assert store.resolve(before) is None
 
     def test_bad_input_goes_to_dead_letter_and_counts_add_up(self, store, encoder, tmp_path, fresh):
@@ -165,6 +189,55 @@ class StoreConformance:
                 assert len(result.hits) == 10, mode
         rare = client.search("space", mode="knn", k=10, filters={"year": 1997, "movielens_id": films[0].metadata["movielens_id"]})
         assert rare.ids == [films[0].id]
+
+    def test_offers_what_it_must(self, store):
+        assert self.required_capabilities <= store.capabilities(), sorted(self.required_capabilities - store.capabilities())
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def tagged(cls, store, encoder, tmp_path_factory):
+        """60 films with a list-valued field (tags) and a string field for ranges (decade)."""
+        records = films_records()[:60]
+        docs = []
+        for record in records:
+            d = record.document
+            words = set(d.text.lower().split())
+            tags = ["film"] + [t for t in ("war", "love", "space", "comedy", "drama", "family") if t in words]
+            metadata = {**d.metadata, "tags": tags, "decade": f"{d.metadata['year'] // 10 * 10}s"}
+            docs.append(Document(id=d.id, text=d.text, title=d.title, metadata=metadata))
+        source = tmp_path_factory.mktemp("tagged") / "tagged.jsonl"
+        source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text, "metadata": dict(d.metadata)}) + "\n" for d in docs))
+        name = f"conf-tagged-{uuid.uuid4().hex[:8]}"
+        assert run_indexer(store, encoder, tmp_path_factory.mktemp("tagged-state"), name, read_jsonl(source)).indexed == 60
+        yield name, docs
+        store.drop(store.resolve(name))
+
+    FILTERS = (
+        {"year": 1997},
+        {"year": {"gt": 1985, "lte": 1995}},
+        {"decade": {"gte": "1980s", "lt": "2000s"}},
+        {"tags": "war"},
+        {"tags": ["space", "comedy"]},
+        {"decade": ["1950s", "1960s", "1970s"]},
+        {"year": [1994, 1997, 1999], "tags": "love"},
+        {"tags": "no-such-tag"},
+    )
+
+    @pytest.mark.parametrize("filters", FILTERS, ids=lambda f: json.dumps(f))
+    def test_filters_match_the_plain_python_oracle(self, store, encoder, tagged, filters):
+        """Term, any-of, numeric and string ranges, list-valued fields, several clauses: each engine
+        returns exactly the documents engines/base.matches() selects."""
+        name, docs = tagged
+        clauses = normalize_filters(filters)
+        expected = {d.id for d in docs if all(matches(d.metadata, c) for c in clauses)}
+        client = SearchClient(store=store, index=name, encoder=encoder, candidates=len(docs))
+        # kNN over every document: all that pass the filter, whatever their similarity.
+        assert set(client.search("a story", mode="knn", k=len(docs), filters=filters).ids) == expected
+        every = set(client.search("the", mode="bm25", k=len(docs)).ids)
+        assert set(client.search("the", mode="bm25", k=len(docs), filters=filters).ids) == expected & every
+        for side in ("client", "engine") if self.engine_fusion else ("client",):
+            hybrid = client.search("a story", mode="hybrid", k=len(docs), filters=filters, fusion_at=side)
+            assert set(hybrid.ids) == expected, side
 
     def test_hybrid_filters_apply_inside_both_legs(self, client, side):
         window = {"year": {"gte": 1990, "lt": 1995}}
@@ -253,9 +326,9 @@ class StoreConformance:
             result = client.search("ship sinks after hitting an iceberg", mode="hybrid", fusion="rawsum", allow_fallback=True, k=5)
             assert result.ids[0] == TITANIC and "fell back" in result.note
 
-    def test_default_side_is_the_engine_where_it_has_the_plugin(self, client):
+    def test_default_side_is_the_cheaper_one(self, client):
         result = client.search("ship sinks after hitting an iceberg", mode="hybrid", k=5)
-        assert result.fusion_at == ("engine" if self.engine_fusion else "client")
+        assert result.fusion_at == ("engine" if self.engine_fusion_default else "client")
         assert result.ids[0] == TITANIC
 
     def test_model_fingerprint_is_checked_on_the_engine_side_too(self, store, encoder, tmp_path, fresh):

@@ -21,11 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("NEURAL_SEARCH_DATASETS", REPO.parent / "shared" / "datasets"))
 FILMS = REPO / "neural_search" / "data" / "films" / "corpus.jsonl"
-DEFAULT_URLS = {
-    "elasticsearch": "http://127.0.0.1:9200",
-    "opensearch": "http://127.0.0.1:9201",
-    "solr": "http://127.0.0.1:8983/solr",
-}
+from neural_search.registry import DEFAULT_URLS  # noqa: E402  (after the environment above)
 
 
 def require_engines() -> bool:

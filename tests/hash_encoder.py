@@ -18,9 +18,6 @@ class HashEncoder:
         def to_dict(self):
             return {"name": "hash", "dimension": 8, "similarity": "cosine", "id": self.id}
 
-        def compatible_with(self, other):
-            return bool(other) and other.get("id") == self.id
-
     fingerprint = _FP()
 
     def encode_documents(self, docs):

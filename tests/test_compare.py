@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from neural_search import compare
 from neural_search.cli import main
-from neural_search.evaluation import METRICS, RESULTS_SCHEMA, schema_errors
+from neural_search.compare import RESULTS_SCHEMA, schema_errors
+from neural_search.evaluation import METRICS
+from neural_search.registry import DEFAULT_URLS, SERVER_ENGINES
 
 ADI = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "adi"
-SERVER_ENGINES = ("elasticsearch", "opensearch", "solr")
-DEFAULT_URLS = {"elasticsearch": "http://127.0.0.1:9200", "opensearch": "http://127.0.0.1:9201", "solr": "http://127.0.0.1:8983/solr"}
 DEAD_SOLR = "http://127.0.0.1:9/solr"  # the discard port: nothing listens there
 
 needs_adi = pytest.mark.skipif(not (ADI / "corpus.jsonl").exists(), reason=f"{ADI} is not there")
@@ -139,6 +140,74 @@ def test_bad_options(tmp_path, capsys):
         assert code == 2 and message in err, (extra, err)
 
 
+# -- the wing's structure: one registry, the store protocol, no import circle ------------------------
+
+
+def test_one_engine_registry_serves_the_cli_config_servers_and_benchmarks(monkeypatch):
+    import argparse
+    import importlib.util
+    import sys
+
+    from neural_search import cli, config, registry
+
+    assert registry.ENGINES == ("embedded", "elasticsearch", "opensearch", "solr")
+    assert registry.SERVER_ENGINES == tuple(e for e in registry.ENGINES if e != "embedded")
+    assert config.DEFAULT_URLS is registry.DEFAULT_URLS and registry.DEFAULT_URLS["solr"] == "http://127.0.0.1:8983/solr"
+    assert compare.parse_engines("all") == list(registry.ENGINES)
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("index", "search", "demo", "compare"):
+        engine = next(a for a in sub.choices[command]._actions if a.dest == "engine")
+        assert tuple(engine.choices) == registry.ENGINES, command
+    for spec in registry.SPECS.values():
+        store = spec.store_class()  # the import path is right
+        assert callable(store.clear_caches) and isinstance(store.url, property), spec.name
+        assert spec.capabilities, spec.name
+    # servers/manage.py reads the same file without the package (stdlib only)
+    root = Path(__file__).resolve().parents[1]
+    loader = importlib.util.spec_from_file_location("_manage_under_test", root / "servers" / "manage.py")
+    manage = importlib.util.module_from_spec(loader)
+    sys.modules[loader.name] = manage
+    try:
+        loader.loader.exec_module(manage)
+    finally:
+        del sys.modules[loader.name]
+    assert manage.ENGINES == registry.SERVER_ENGINES and manage.DEFAULT_PORTS == registry.DEFAULT_PORTS
+    for engine in manage.ENGINES:
+        monkeypatch.delenv(f"NEURAL_SEARCH_{engine.upper()}_PORT", raising=False)
+    assert {e: manage.Engine(e).url for e in manage.ENGINES} == registry.DEFAULT_URLS
+
+
+def test_the_comparison_does_not_import_the_cli():
+    import ast
+
+    package = Path(compare.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").endswith("cli"), f"{path.name} imports {node.module}"
+
+
+def test_caches_are_cleared_through_the_store_protocol(caplog):
+    class Store:
+        def __init__(self, fail: bool = False):
+            self.cleared, self.fail = [], fail
+
+        def clear_caches(self, physical: str) -> None:
+            if self.fail:
+                raise RuntimeError("reload refused")
+            self.cleared.append(physical)
+
+    comparison = object.__new__(compare.Comparison)  # only the stores and their indexes are needed
+    comparison.stores = {"solr": Store(), "elasticsearch": Store(fail=True)}
+    comparison.physical = {"solr": "cmp-x__v1", "elasticsearch": "cmp-x__v2"}
+    comparison.clear_caches("solr")
+    assert comparison.stores["solr"].cleared == ["cmp-x__v1"]
+    with caplog.at_level("WARNING"):
+        comparison.clear_caches("elasticsearch")  # timings get optimistic, the run goes on
+    assert "could not clear elasticsearch caches: reload refused" in caplog.text
+
+
 # -- a run that cannot measure everything keeps what it measured --------------------------------
 
 
@@ -165,8 +234,6 @@ def test_unreachable_engine_is_recorded_as_missing_and_the_rest_is_kept(tmp_path
     assert "embedded" in stdout
 
     # A run that dies part-way leaves results.json as far as it got.
-    from neural_search import compare
-
     calls = {"n": 0}
     original = compare.Comparison.latency_round
 
@@ -259,7 +326,7 @@ def _ir_measures_means(qrels_path: Path, run_path: Path, judged: list[str]) -> d
 
 @pytest.mark.integration
 @needs_adi
-def test_adi_across_every_engine(tmp_path, capsys, monkeypatch, server_urls):
+def test_adi_across_every_engine(tmp_path, capsys, monkeypatch, server_urls, caplog):
     _point_at(monkeypatch, server_urls)
     out = tmp_path / "report"
     modes = "bm25,knn,hybrid:rrf,hybrid:rrf@engine,hybrid:rawsum"
@@ -268,8 +335,10 @@ def test_adi_across_every_engine(tmp_path, capsys, monkeypatch, server_urls):
         "--max-queries", "20", "--concurrency", "1,2", "--warmup", "3", "--encode-sample", "8", "--index-prefix", "cmptest",
         "--out", str(out), *_common(tmp_path),
     ]
-    code, stdout, err = _run(capsys, *argv, "--reindex")
+    with caplog.at_level("WARNING"):
+        code, stdout, err = _run(capsys, *argv, "--reindex")
     assert code == 0, err
+    assert "could not clear" not in caplog.text  # Solr RELOAD, Elasticsearch/OpenSearch _cache/clear through the store
     results = json.loads((out / "results.json").read_text())
 
     # the schema, by our validator and by jsonschema

@@ -19,7 +19,7 @@ from .conftest import DATASETS
 from .fusion_agreement import OPENSEARCH_LINEAR_REL, assert_same_page, opensearch_expected, same_legs
 
 pytestmark = pytest.mark.integration
-SERVERS = ("elasticsearch", "opensearch", "solr")
+from neural_search.registry import SERVER_ENGINES as SERVERS  # noqa: E402
 
 
 def build(store, encoder, tmp_path, corpus):

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.integration
 
 class TestElasticsearchConformance(ServerConformance):
     engine = "elasticsearch"
-    engine_fusion = True  # the plugin is installed by servers/elasticsearch and must be there
+    engine_fusion_default = True
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.integration
 
 class TestSolrConformance(ServerConformance):
     engine = "solr"
-    engine_fusion = True  # the plugin is installed by servers/solr and must be there
+    engine_fusion_default = True
+    publishes_by_swap = True
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -17,3 +18,7 @@ class TestSolrConformance(ServerConformance):
         store = open_store("solr", url=engine_url("solr"))
         yield store
         store.close()
+
+    def physical_versions(self, store, name: str) -> list[str]:
+        cores = store._request("GET", "/admin/cores", params={"action": "STATUS"})["status"]
+        return sorted(core for core in cores if core.startswith(f"{name}__v"))

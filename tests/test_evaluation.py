@@ -10,11 +10,11 @@ import math
 
 import pytest
 
-from neural_search import compare, report
+from neural_search import compare
+from neural_search.compare import RESULTS_SCHEMA, report, schema_errors, validate_results
 from neural_search.errors import NeuralSearchError
 from neural_search.evaluation import (
     METRICS,
-    RESULTS_SCHEMA,
     DatasetError,
     ann_recall,
     evaluate_run,
@@ -24,8 +24,6 @@ from neural_search.evaluation import (
     paired_test,
     percentiles,
     read_trec_run,
-    schema_errors,
-    validate_results,
     write_trec_run,
 )
 
@@ -215,7 +213,7 @@ def test_ann_recall_and_overlap():
 
 def minimal_results() -> dict:
     modes = [compare.ModeSpec.parse("bm25"), compare.ModeSpec.parse("hybrid:rrf")]
-    engine = compare.empty_engine("cmp-tiny", modes)
+    engine = compare.EngineResult.pending("cmp-tiny", [m.name for m in modes]).to_dict()
     engine.update(status="ok", version="1", url="http://x", physical="p", documents=3, indexing_docs_per_second=10.0,
                   encoding_docs_per_second=5.0, index_bytes=100, **{"ann_recall@10": 1.0})
     engine["indexing"] = {"reused": False, "seconds": 1.0, "docs_per_second": 10.0, "encode_seconds": 0.1, "write_seconds": 0.5, "measured_at": "t"}
@@ -232,7 +230,7 @@ def minimal_results() -> dict:
         "dataset": {"name": "tiny", "path": "x", "split": "test", "documents": 3, "queries": 4, "judged_queries": 2, "judgments": 3},
         "settings": {"engines": ["embedded"], "modes": ["bm25", "hybrid:rrf"], "k": 10, "depth": 100, "concurrency": [1], "warmup": 1,
                      "seed": 42, "max_queries": None, "index": "cmp-tiny", "encode_sample": 0, "metrics": {"ndcg@10": "nDCG@10"}},
-        "environment": {"machine": {"cpu_count": 2}, "python": "3", "libraries": {"numpy": "2"}, "model": None, "engines": {}},
+        "environment": {"machine": {"cpu_count": 2}, "python": "3", "libraries": {"numpy": "2"}, "model": None, "engines": {}, "git_commit": None},
         "encoding": {"docs_per_second": None, "sample": 0, "seconds": None, "corpus_encoded": 0, "corpus_cached": 3, "corpus_seconds": 0.1},
         "engines": {"embedded": engine},
         "significance": {"test": "t", "metric": "ndcg@10", "alpha": 0.05, "comparisons": [
@@ -281,19 +279,36 @@ def test_schema_is_valid_json_schema_and_agrees_with_jsonschema():
         jsonschema.validate(bad, RESULTS_SCHEMA)
 
 
+def test_typed_results_write_the_schema_byte_for_byte():
+    """results.json is written from typed records: reading a file and writing it again gives the
+    same bytes (same keys, same order, same values), and a pending engine is valid as it stands."""
+    data = minimal_results()
+    results = compare.Results.from_dict(data)
+    assert isinstance(results.engines["embedded"].modes["bm25"].latency["1"], compare.LatencyStats)
+    assert results.engines["embedded"].ann_recall == 1.0 and results.engines["embedded"].indexing.reused is False
+    assert results.significance.comparisons[0].significant is True
+    assert json.dumps(results.to_dict(), allow_nan=False) == json.dumps(data, allow_nan=False)
+    results.engines["solr"] = compare.EngineResult.pending("cmp-tiny", ["bm25"])
+    assert schema_errors(results.to_dict()) == []
+
+
+def missing_parts(data: dict) -> list[str]:
+    return compare.Results.from_dict(data).missing_parts()
+
+
 def test_missing_parts_name_what_was_not_measured():
     data = minimal_results()
-    assert compare.missing_parts(data) == []
+    assert missing_parts(data) == []
     data["settings"]["concurrency"] = [1, 8]
     data["engines"]["embedded"]["modes"]["hybrid:rrf"].update(status="failed", error="boom")
-    data["engines"]["solr"] = compare.empty_engine("cmp-tiny", [compare.ModeSpec.parse("bm25")])
+    data["engines"]["solr"] = compare.EngineResult.pending("cmp-tiny", ["bm25"]).to_dict()
     data["engines"]["solr"].update(status="unavailable", error="solr at http://127.0.0.1:1/solr cannot be reached")
-    missing = compare.missing_parts(data)
+    missing = missing_parts(data)
     assert "embedded/bm25: latency at concurrency 8" in missing
     assert "embedded/hybrid:rrf: relevance and latency (failed: boom)" in missing
     assert any(m.startswith("solr: everything (unavailable: solr at http://127.0.0.1:1/solr") for m in missing)
     data["engines"]["embedded"]["modes"]["hybrid:rrf"].update(status="unsupported")
-    assert not any("hybrid:rrf" in m for m in compare.missing_parts(data))
+    assert not any("hybrid:rrf" in m for m in missing_parts(data))
 
 
 # -- options and the regression check -------------------------------------------------------------

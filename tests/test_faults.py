@@ -26,7 +26,7 @@ from .faults import HttpFaultProxy, OnCheckpoint, TcpProxy, drop_everything, eng
 
 pytestmark = pytest.mark.integration
 
-SERVER_ENGINES = ("elasticsearch", "opensearch", "solr")
+from neural_search.registry import SERVER_ENGINES  # noqa: E402
 
 
 SMALL = 150  # documents for the proxy-based tests (the restarts use all 300 films)

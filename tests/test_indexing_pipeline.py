@@ -12,7 +12,10 @@ import pytest
 from neural_search.documents import Document, SourceRecord
 from neural_search.engines.base import IndexedDoc, WriteResult
 from neural_search.engines.embedded import EmbeddedStore
-from neural_search.errors import EngineUnavailable, PayloadTooLarge, TransientEngineError
+from neural_search.bulk import batches, encoded, written
+from neural_search.checkpoints import Checkpoint
+from neural_search.dead_letter import DeadLetterFile
+from neural_search.errors import TRANSIENT_STATUSES, AuthenticationError, EngineUnavailable, PayloadTooLarge, TransientEngineError
 from neural_search.indexing import BulkWriter, EngineGaveUp, Indexer, RetryPolicy, chunk_by_count_and_bytes
 
 from .hash_encoder import HashEncoder
@@ -35,9 +38,14 @@ class ScriptedStore(EmbeddedStore):
             raise TransientEngineError(503, "busy")
         if action == "413" and len(docs) > 1:
             raise PayloadTooLarge("too big")
-        if action == "429-half":
+        if action in ("429-half", "502-half"):
+            status = int(action[:3])
             results = super().write(physical, docs[: len(docs) // 2])
-            return results + [WriteResult(d.document.id, False, 429, "es_rejected_execution_exception") for d in docs[len(docs) // 2 :]]
+            return results + [WriteResult(d.document.id, False, status, "es_rejected_execution_exception") for d in docs[len(docs) // 2 :]]
+        if action == "400-first":
+            return [WriteResult(docs[0].document.id, False, 400, "mapper_parsing_exception")] + super().write(physical, docs[1:])
+        if action == "401":
+            raise AuthenticationError("embedded", "http://x", 401, "authentication failed (401)")
         if action == "crash":
             raise KeyboardInterrupt
         return super().write(physical, docs)
@@ -148,3 +156,81 @@ def test_writer_marks_persistent_429_as_engine_overload(tmp_path):
     items = [IndexedDoc(Document(id=f"d{i}", text="t"), np.ones(8, dtype=np.float32)) for i in range(4)]
     with pytest.raises(EngineGaveUp, match="overloaded"):
         writer.write(items)
+
+
+def test_documents_rejected_with_502_are_resent_not_dead_lettered(tmp_path):
+    # One set of transient statuses for whole requests and single documents alike.
+    store = ScriptedStore(tmp_path / "e", ["502-half"])
+    idx, sleeps = indexer(store, tmp_path, batch_size=8, max_chunk_docs=8)
+    summary = idx.run(records(8), name="x", source={})
+    assert store.calls[1] == ["d5", "d6", "d7", "d8"] and sleeps == [0.1]
+    assert (summary.indexed, summary.failed, summary.retries) == (8, 0, 1)
+    assert DeadLetterFile(summary.dead_letter).entries() == []
+    assert {429, 502, 503, 504} == TRANSIENT_STATUSES
+    assert all(WriteResult("d", False, status).retryable for status in TRANSIENT_STATUSES)
+    assert not any(WriteResult("d", False, status).retryable for status in (400, 401, 403, 404, 409, 413, 500))
+
+
+def test_refused_credentials_are_not_an_outage_and_are_not_retried(tmp_path):
+    assert not issubclass(AuthenticationError, EngineUnavailable)
+    store = ScriptedStore(tmp_path / "e", ["401"])
+    idx, sleeps = indexer(store, tmp_path, batch_size=4)
+    with pytest.raises(AuthenticationError, match="401"):
+        idx.run(records(4), name="x", source={})
+    assert len(store.calls) == 1 and sleeps == []
+
+
+def test_a_rejected_document_keeps_what_was_sent(tmp_path):
+    store = ScriptedStore(tmp_path / "e", ["400-first"])
+    idx, _ = indexer(store, tmp_path, batch_size=4)
+    summary = idx.run(records(4), name="x", source={})
+    assert (summary.read, summary.indexed, summary.failed) == (4, 3, 1)
+    (entry,) = [json.loads(line) for line in open(summary.dead_letter)]
+    assert entry["status"] == 400 and entry["reason"] == "mapper_parsing_exception"
+    assert entry["document"]["_id"] == "d1" and entry["document"]["text"] == "text 1"
+
+
+def test_the_chain_yields_one_outcome_per_batch_with_per_document_results(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ScriptedStore(tmp_path / "e", ["400-first"])
+    store.create_physical("p", fingerprint=HashEncoder.fingerprint.to_dict())
+    writer = BulkWriter(store, "p", retry=RetryPolicy(initial_backoff=0.1, max_backoff=0.1, budget_seconds=0.3), sleep=lambda s: None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        outcomes = list(written(encoded(batches(records(7, bad_every=3), 2), HashEncoder()), writer, pool))
+    assert [o.batch.last_position for o in outcomes] == [2, 5, 7]
+    assert [[r.item.document.id for r in o.items] for o in outcomes] == [["d1", "d2"], ["d4", "d5"], ["d7"]]
+    assert [(o.batch.records, o.indexed, o.failed) for o in outcomes] == [(2, 1, 1), (3, 2, 1), (2, 1, 1)]
+    assert [e.get("id") or e["location"] for e in outcomes[0].dead_letters()] == ["d1"]
+    assert [e["location"] for e in outcomes[1].dead_letters()] == ["src:3"]
+
+
+def test_the_checkpoint_owns_the_counts_and_only_moves_forward():
+    checkpoint = Checkpoint(engine="embedded", index="x", physical="x__v1", publish=True, previous=None, source={}, model_id="m")
+    checkpoint.advance(3, read=3, indexed=2, skipped=0, failed=1)
+    checkpoint.advance(5, read=2, indexed=1, skipped=1, failed=0)
+    assert (checkpoint.position, checkpoint.counts()) == (5, {"read": 5, "indexed": 3, "skipped": 1, "failed": 1})
+    with pytest.raises(ValueError):
+        checkpoint.advance(4, read=1, indexed=1, skipped=0, failed=0)
+
+
+def test_a_publish_whose_answer_was_lost_is_sent_again_and_the_old_version_dropped(tmp_path):
+    class LosesAnswer(ScriptedStore):
+        lose = 0
+
+        def publish(self, name, physical):
+            answer = super().publish(name, physical)
+            if self.lose:
+                self.lose -= 1
+                raise EngineUnavailable("embedded", "http://x", "reset after the switch")
+            return answer
+
+    store = LosesAnswer(tmp_path / "e", [])
+    idx, sleeps = indexer(store, tmp_path, batch_size=4)
+    first = idx.run(records(4), name="x", source={})
+    store.lose = 1
+    second = idx.run(records(6), name="x", source={"v": 2}, recreate=True)
+    assert second.published and sleeps == [0.1]
+    assert store.resolve("x") == second.physical != first.physical
+    assert store.ids(second.physical) == {f"d{i}" for i in range(1, 7)}
+    assert not (store.root / first.physical).exists(), "the replaced version was dropped"

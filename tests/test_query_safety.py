@@ -21,8 +21,14 @@ def test_solr_escaping_leaves_no_unescaped_syntax(text):
 
 def test_filter_values_only_travel_as_parameters():
     fqs, params = filter_params(normalize_filters({"genre": "x} OR {!frange l=0", "year": {"gte": 1990, "lt": 2000}}))
-    assert fqs[0] == "{!term f=meta_genre_s v=$fv0_0} OR {!term f=meta_genre_ss v=$fv0_0}"
-    assert params == {"fv0_0": "x} OR {!frange l=0"}
+    # One term query per field, each its own parameter (so a list-valued field is searched too),
+    # the value only ever dereferenced.
+    assert fqs[0] == "{!bool should=$fc0_0 should=$fc0_1}"
+    assert params == {
+        "fv0_0": "x} OR {!frange l=0",
+        "fc0_0": "{!term f=meta_genre_s v=$fv0_0}",
+        "fc0_1": "{!term f=meta_genre_ss v=$fv0_0}",
+    }
     assert fqs[1] == "meta_year_l:[1990 TO 2000} OR meta_year_ls:[1990 TO 2000} OR meta_year_d:[1990 TO 2000} OR meta_year_ds:[1990 TO 2000}"
 
 

@@ -1,32 +1,25 @@
-"""Engine adapters: one module per engine, all behind `DocumentStore` (engines/base.py)."""
+"""Engine adapters: one module per engine, all behind `DocumentStore` (engines/base.py); which
+engines exist and where each adapter lives is `neural_search.registry`."""
 
 from __future__ import annotations
 
-from ..config import ENGINES, EngineConfig
+from .. import registry
+from ..config import EngineConfig
 from ..errors import ConfigurationError
 from .base import DocumentStore
 
 
 def open_store(engine: str = "embedded", **options) -> DocumentStore:
     """The adapter for `engine`; server engines take url/credentials (or NEURAL_SEARCH_* env)."""
-    if engine == "embedded":
-        from .embedded import EmbeddedStore
-
-        return EmbeddedStore(path=options.get("path"))
-    options.pop("path", None)
-    if engine == "elasticsearch":
-        from .elasticsearch import ElasticsearchStore
-
-        return ElasticsearchStore(**options)
-    if engine == "opensearch":
-        from .opensearch import OpenSearchStore
-
-        return OpenSearchStore(**options)
-    if engine == "solr":
-        from .solr import SolrStore
-
-        return SolrStore(**options)
-    raise ConfigurationError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    try:
+        spec = registry.spec(engine)
+    except KeyError as exc:
+        raise ConfigurationError(exc.args[0]) from None
+    store_class = spec.store_class()
+    if not spec.server:
+        return store_class(path=options.get("path"))
+    options = {k: v for k, v in options.items() if k != "path"}
+    return store_class(**options)
 
 
 __all__ = ["open_store", "DocumentStore", "EngineConfig"]

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..documents import Document
-from ..errors import ConfigurationError
+from ..errors import TRANSIENT_STATUSES, ConfigurationError
 from ..fusion import FusionSpec, LegScore
 
 # Lowercase so one name is valid on every engine (Elasticsearch refuses uppercase index names).
@@ -46,7 +46,7 @@ class WriteResult:
 
     @property
     def retryable(self) -> bool:
-        return self.status in (429, 503)
+        return self.status in TRANSIENT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,24 @@ class DocumentStore(Protocol):
     (`films__v20261125...`) and a logical name points at one of them (alias, core swap, pointer file)."""
 
     engine: str
+    url: str  # where the engine is, without credentials (file://<folder> for the embedded engine)
 
     def describe(self) -> dict: ...
     def capabilities(self) -> frozenset[str]: ...
 
     def resolve(self, name: str) -> str | None: ...
     def create_physical(self, physical: str, *, fingerprint: dict) -> None: ...
-    def publish(self, name: str, physical: str) -> str | None: ...
+    def publish(self, name: str, physical: str) -> str | None:
+        """Makes `name` serve `physical`'s data; answers the physical index that now holds the data
+        `name` served before (None: none, or not known). Idempotent: sent again after it went
+        through (its answer lost), it changes nothing, so callers retry it without checking first."""
+        ...
+
+    def serves(self, name: str, physical: str) -> bool:
+        """Whether `name` already serves the data built under `physical` (a publish went through),
+        whether the engine points the name at it (alias, pointer file) or moved the data (core rename)."""
+        ...
+
     def drop(self, physical: str) -> None: ...
     def get_fingerprint(self, physical: str) -> dict | None: ...
 
@@ -199,6 +210,11 @@ class DocumentStore(Protocol):
         (the plugin to install, or the fusion the engine's plugin lacks)."""
         ...
 
+    def engine_fusion_preferred(self, physical: str) -> bool:
+        """Whether a hybrid search with no fusion_at given should fuse inside the engine: where it
+        can and it costs less than fusing in the client (not so for OpenSearch on one shard)."""
+        ...
+
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
         fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
@@ -215,6 +231,11 @@ class DocumentStore(Protocol):
     ) -> list[RawHit]:
         """One request whose score is bm25_weight * BM25 + knn_weight * similarity (the engine's own
         arithmetic: no normalisation, no ranks); capability `rawsum_hybrid`."""
+        ...
+
+    def clear_caches(self, physical: str) -> None:
+        """Empties the engine's query and result caches for `physical`, so a timed search is not
+        answered from a cache an earlier one filled (a no-op where there are none)."""
         ...
 
     def close(self) -> None: ...

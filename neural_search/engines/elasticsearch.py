@@ -6,10 +6,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import AuthenticationError, CapabilityError, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import CapabilityError, IndexNotFound, TransientEngineError
 from ..fusion import FusionSpec
 from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
-from .es_family import SOURCE_EXCLUDES, TRANSIENT_STATUSES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates, leg_score
+from .es_family import SOURCE_EXCLUDES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates, leg_score
 
 
 def _missing_index(body) -> str:
@@ -56,15 +56,7 @@ class ElasticsearchStore(SearchClusterStore):
         if isinstance(exc, elasticsearch.NotFoundError):
             return IndexNotFound(self.engine, _missing_index(getattr(exc, "body", None)))
         if isinstance(exc, elasticsearch.ApiError):
-            status = exc.meta.status
-            if status == 413:
-                return PayloadTooLarge(str(exc))
-            if status in TRANSIENT_STATUSES:
-                return TransientEngineError(status, f"{self.engine} answered {status}")
-            if status == 401:
-                return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password or API key")
-            if status == 403:
-                return AuthenticationError(self.engine, self.config.url, 403, "forbidden (403): the user lacks a permission this needs")
+            return self._status_error(exc.meta.status, str(exc))
         return None
 
     # knn search and its filter arrived in 8.0; `query` and `knn` in one request in 8.4.
@@ -98,6 +90,9 @@ class ElasticsearchStore(SearchClusterStore):
                 "about half of them; use linear:zscore:geometric or :harmonic, another normalisation, or fusion_at='client'"
             )
         return None
+
+    def engine_fusion_preferred(self, physical: str) -> bool:
+        return "engine_fusion" in self.capabilities()
 
     def knn_body(self, vector: np.ndarray, k: int, num_candidates: int, filters: Sequence[FilterClause]) -> dict:
         return {"size": k, "knn": self._knn(vector, k, num_candidates, filters)}

@@ -179,6 +179,9 @@ class EmbeddedStore:
             self._write_aliases(aliases)
         return previous if previous != physical else None
 
+    def serves(self, name: str, physical: str) -> bool:
+        return self.resolve(name) == physical
+
     def drop(self, physical: str) -> None:
         connections = getattr(self._local, "connections", {}) or {}
         connection = connections.pop(physical, None)
@@ -290,11 +293,17 @@ class EmbeddedStore:
     def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
         return "the embedded engine runs in this process and has no plugin: its hybrid search is fused in the client, at no extra request"
 
+    def engine_fusion_preferred(self, physical: str) -> bool:
+        return False
+
     def engine_hybrid(self, physical: str, text: str, vector: np.ndarray, **options) -> list:
         raise CapabilityError(self.engine_fusion_problem(physical, options.get("fusion"), options.get("weights")))
 
     def rawsum_hybrid(self, physical: str, text: str, vector: np.ndarray, **options) -> list:
         raise CapabilityError("the embedded engine has no one-request raw-score sum; use --fusion rrf or linear:*")
+
+    def clear_caches(self, physical: str) -> None:
+        pass  # nothing is cached between searches but the open database, which is the index itself
 
     def close(self) -> None:
         for connection in (getattr(self._local, "connections", None) or {}).values():

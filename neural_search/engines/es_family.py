@@ -12,12 +12,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import ConfigurationError, EngineUnavailable, IndexNotFound
+from ..errors import (
+    TRANSIENT_STATUSES,
+    AuthenticationError,
+    ConfigurationError,
+    EngineUnavailable,
+    IndexNotFound,
+    NeuralSearchError,
+    PayloadTooLarge,
+    TransientEngineError,
+)
 from ..fusion import LegScore
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult
 
 SOURCE_EXCLUDES = ["vector", "content"]
-TRANSIENT_STATUSES = (429, 502, 503, 504)
 
 
 def load_mapping(engine: str, *, dimension: int, similarity: str, meta: dict) -> dict:
@@ -117,6 +125,19 @@ class SearchClusterStore:
     def _unavailable(self, exc: Exception) -> EngineUnavailable:
         return EngineUnavailable(self.engine, self.config.url, type(exc).__name__)
 
+    def _status_error(self, status: int, detail: str) -> NeuralSearchError | None:
+        """The error for an HTTP status both clients report alike; each client's _classify
+        unpacks its own exception types (connection, timeout, 404) and hands the status here."""
+        if status == 413:
+            return PayloadTooLarge(detail[:200])
+        if status in TRANSIENT_STATUSES:
+            return TransientEngineError(status, f"{self.engine} answered {status}")
+        if status == 401:
+            return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password or API key")
+        if status == 403:
+            return AuthenticationError(self.engine, self.config.url, 403, "forbidden (403): the user lacks a permission this needs")
+        return None
+
     # -- index management ---------------------------------------------------------------------
     def describe(self) -> dict:
         info = self._call(self.client.info)
@@ -127,21 +148,30 @@ class SearchClusterStore:
             self._version = self.describe()["version"]
         return self._version
 
-    def resolve(self, name: str) -> str | None:
+    # Extra arguments that make the client treat a 404 as an answer (OpenSearch's client otherwise
+    # logs every expected 404, an alias look-up, as a WARNING); none needed for Elasticsearch's.
+    QUIET_404: dict = {}
+
+    def _lookup(self, fn, **kwargs):
+        """fn(**kwargs), or None where the engine answers 404: an expected answer here."""
         try:
-            aliases = self._call(self.client.indices.get_alias, name=name)
+            response = self._call(fn, **kwargs, **self.QUIET_404)
+        except IndexNotFound:
+            return None
+        body = getattr(response, "body", response)
+        if isinstance(body, dict) and body.get("status") == 404 and "error" in body:
+            return None
+        return response
+
+    def resolve(self, name: str) -> str | None:
+        aliases = self._lookup(self.client.indices.get_alias, name=name)
+        if aliases is not None:
             physical = sorted(aliases.keys())
             if len(physical) > 1:
                 raise ConfigurationError(f"alias {name!r} points at several indexes {physical}; fix it by hand first")
             if physical:
                 return physical[0]
-        except IndexNotFound:
-            pass
-        try:
-            self._call(self.client.indices.get, index=name)
-            return name
-        except IndexNotFound:
-            return None
+        return name if self._lookup(self.client.indices.get, index=name) is not None else None
 
     def create_physical(self, physical: str, *, fingerprint: dict) -> None:
         body = load_mapping(
@@ -170,11 +200,11 @@ class SearchClusterStore:
         self._call(self.client.indices.update_aliases, body={"actions": actions})
         return current if current != physical else None
 
+    def serves(self, name: str, physical: str) -> bool:
+        return self.resolve(name) == physical
+
     def drop(self, physical: str) -> None:
-        try:
-            self._call(self.client.indices.delete, index=physical)
-        except IndexNotFound:
-            pass
+        self._lookup(self.client.indices.delete, index=physical)
 
     def get_fingerprint(self, physical: str) -> dict | None:
         mapping = self._call(self.client.indices.get_mapping, index=physical)
@@ -268,6 +298,9 @@ class SearchClusterStore:
             return {}
         hits = self._search(physical, {"size": len(ids), "query": {"ids": {"values": list(ids)}}})
         return {h.id: h for h in hits}
+
+    def clear_caches(self, physical: str) -> None:
+        self._call(self.client.indices.clear_cache, index=physical)
 
     def close(self) -> None:
         if self._client is not None:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
+from ..errors import TRANSIENT_STATUSES, AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
 from ..fusion import FusionSpec
 from .base import LEGS, FilterClause, HybridHit, IndexedDoc, RawHit, WriteResult, capabilities_for
 from .es_family import leg_score
@@ -94,8 +94,12 @@ def filter_params(filters: Sequence[FilterClause]) -> tuple[list[str], dict[str,
             key = f"fv{n}_{m}"
             params[key] = str(value).lower() if isinstance(value, bool) else str(value)
             for f in _filter_fields(clause.field, value):
-                shoulds.append(f"{{!term f={f} v=${key}}}")
-        fqs.append(" OR ".join(shoulds))
+                # Each term query is a parameter of its own: local params at the start of an fq
+                # (`{!term ...} OR {!term ...}`) would apply to the whole string and drop the rest.
+                ref = f"fc{n}_{len(shoulds)}"
+                params[ref] = f"{{!term f={f} v=${key}}}"
+                shoulds.append(f"should=${ref}")
+        fqs.append(f"{{!bool {' '.join(shoulds)}}}")
     return fqs, params
 
 
@@ -176,25 +180,32 @@ class SolrStore:
         except requests.Timeout as exc:
             raise TransientEngineError(None, f"solr timed out after {self.config.timeout} s") from exc
         status = response.status_code
-        if status == 401:
-            raise AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password")
-        if status == 403:
-            raise AuthenticationError(self.engine, self.config.url, 403, f"forbidden (403): the user may not {method} {path.split('?')[0]}")
-        if status == 413:
-            raise PayloadTooLarge("solr answered 413")
-        if status in (429, 502, 503, 504):
-            raise TransientEngineError(status, f"solr answered {status}")
         try:
             body = response.json()
         except ValueError:
             body = {"error": {"msg": response.text[:500]}}
-        if status == 404 and ("Not Found" in response.text or "No such core" in response.text or "not found" in response.text.lower()):
-            core = path.strip("/").split("/")[0]
-            raise IndexNotFound(self.engine, core)
         if status >= 400:
-            message = (body.get("error") or {}).get("msg") or response.text[:500]
-            raise SolrRequestError(status, message)
+            text = response.text
+            raise self._status_error(
+                status, (body.get("error") or {}).get("msg") or text[:500], core=path.strip("/").split("/")[0],
+                action=f"{method} {path.split('?')[0]}", missing="not found" in text.lower() or "No such core" in text,
+            )
         return body
+
+    def _status_error(self, status: int, message: str, *, core: str, action: str, missing: bool) -> Exception:
+        """The error for an HTTP error status from Solr, whether requests (_request) or pysolr
+        (_select) got it. missing: whether a 404 means that `core` does not exist."""
+        if status == 401:
+            return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password")
+        if status == 403:
+            return AuthenticationError(self.engine, self.config.url, 403, f"forbidden (403): the user may not {action}")
+        if status == 413:
+            return PayloadTooLarge("solr answered 413")
+        if status in TRANSIENT_STATUSES:
+            return TransientEngineError(status, f"solr answered {status}")
+        if status == 404 and missing:
+            return IndexNotFound(self.engine, core)
+        return SolrRequestError(status, message)
 
     def _admin(self, **params) -> dict:
         return self._request("GET", "/admin/cores", params=params)
@@ -214,15 +225,10 @@ class SolrStore:
             if "timed out" in message.lower():
                 raise TransientEngineError(None, "solr search timed out") from exc
             status = re.search(r"HTTP (\d{3})", message)
-            code = int(status.group(1)) if status else 500
-            if code in (401, 403):
-                detail = "authentication failed (401)" if code == 401 else "forbidden (403)"
-                raise AuthenticationError(self.engine, self.config.url, code, detail) from exc
-            if code == 404:
-                raise IndexNotFound(self.engine, core) from exc
-            if code in (429, 502, 503, 504):
-                raise TransientEngineError(code, f"solr answered {code}") from exc
-            raise SolrRequestError(code, message.replace(self.config.url, "<solr>")[:500]) from exc
+            raise self._status_error(
+                int(status.group(1)) if status else 500, message.replace(self.config.url, "<solr>")[:500], core=core,
+                action=f"search {core!r}", missing=True,
+            ) from exc
 
     # -- index management ---------------------------------------------------------------------
     def describe(self) -> dict:
@@ -266,16 +272,24 @@ class SolrStore:
             },
         )
 
+    def serves(self, name: str, physical: str) -> bool:
+        """RENAME and SWAP move core names, never folders: `name` serves the data built under
+        `physical` once its instanceDir is the unique one create_physical gave `physical`."""
+        status = self._status(name)
+        if name == physical:
+            return bool(status)
+        return (status.get("instanceDir") or "").rstrip("/").rsplit("/", 1)[-1].startswith(f"{physical}__")
+
     def publish(self, name: str, physical: str) -> str | None:
         if name == physical:
             return None
+        if self.serves(name, physical):
+            # Sent again after it went through: a SWAP left the previous data under `physical`, a RENAME nothing.
+            return physical if self._status(physical) else None
         if not self._status(name):
             self._admin(action="RENAME", core=physical, other=name)
             self._cores.pop(physical, None)
             return None
-        instance = (self._status(name).get("instanceDir") or "").rstrip("/").rsplit("/", 1)[-1]
-        if instance.startswith(f"{physical}__"):
-            return physical  # swapped already (a retried or resumed publish): `physical` holds the old data
         self._admin(action="SWAP", core=name, other=physical)
         # `physical` now names the core holding the previous data.
         return physical
@@ -413,6 +427,9 @@ class SolrStore:
             return f"Solr core {physical!r} at {self.config.url} has no neural-search hybrid handler; {self.PLUGIN_HINT}"
         return None
 
+    def engine_fusion_preferred(self, physical: str) -> bool:
+        return self.plugin_info(physical) is not None
+
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
         fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
@@ -461,6 +478,15 @@ class SolrStore:
             "rows": k,
         }
         return self._search(physical, params, filters)
+
+    def clear_caches(self, physical: str) -> None:
+        # Solr has no call that empties a core's queryResultCache and filterCache; reloading the
+        # core opens a new searcher with empty caches. A reload can outlast a search, hence its timeout.
+        response = self.session.get(
+            f"{self.config.url}/admin/cores", params={"action": "RELOAD", "core": physical, "wt": "json"},
+            timeout=max(120.0, self.config.timeout), verify=self._verify,
+        )
+        response.raise_for_status()
 
     def close(self) -> None:
         if self._session is not None:
