@@ -15,7 +15,7 @@ from neural_search.engines.embedded import EmbeddedStore
 from neural_search.bulk import batches, encoded, written
 from neural_search.checkpoints import Checkpoint
 from neural_search.dead_letter import DeadLetterFile
-from neural_search.errors import TRANSIENT_STATUSES, AuthenticationError, EngineUnavailable, PayloadTooLarge, TransientEngineError
+from neural_search.errors import TRANSIENT_STATUSES, AuthenticationError, ConfigurationError, EngineUnavailable, PayloadTooLarge, TransientEngineError
 from neural_search.indexing import BulkWriter, EngineGaveUp, Indexer, RetryPolicy, chunk_by_count_and_bytes
 
 from .hash_encoder import HashEncoder
@@ -131,7 +131,7 @@ def test_changed_source_or_restart(tmp_path):
     idx, _ = indexer(store, tmp_path, batch_size=2)
     with pytest.raises(KeyboardInterrupt):
         idx.run(records(6), name="x", source={"s": 1})
-    with pytest.raises(Exception, match="--restart"):
+    with pytest.raises(ConfigurationError, match="--restart"):
         idx.run(records(6), name="x", source={"s": 2})
     summary = idx.run(records(6), name="x", source={"s": 2}, restart=True)
     assert summary.resumed_from == 0 and summary.indexed == 6
