@@ -71,8 +71,23 @@ class HybridHit:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     legs: Mapping[str, LegScore | None] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, hit: "RawHit", legs: Mapping[str, LegScore | None]) -> "HybridHit":
+        return cls(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs)
+
 
 LEGS = ("bm25", "knn")  # the legs of a hybrid search, in the order every fusion sees them
+
+
+def reported_legs(reported: Mapping[str, Any] | None) -> dict[str, LegScore | None]:
+    """Each leg's breakdown as our plugins report it ({leg: {"rank", "score", "normalized"}}, a leg
+    that did not retrieve the hit left out), as LegScores or None."""
+    out: dict[str, LegScore | None] = {}
+    for leg in LEGS:
+        detail = (reported or {}).get(leg)
+        rank = None if not detail else detail.get("rank")
+        out[leg] = None if not detail else LegScore(float(detail["score"]), None if rank is None else int(rank), detail.get("normalized"))
+    return out
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RANGE_OPS = ("gt", "gte", "lt", "lte")

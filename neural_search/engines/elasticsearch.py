@@ -8,8 +8,8 @@ import numpy as np
 
 from ..errors import CapabilityError, IndexNotFound, TransientEngineError
 from ..fusion import FusionSpec
-from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
-from .es_family import SOURCE_EXCLUDES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates, leg_score
+from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for, reported_legs
+from .es_family import SOURCE_EXCLUDES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
 def _missing_index(body) -> str:
@@ -125,15 +125,10 @@ class ElasticsearchStore(SearchClusterStore):
         }
         body = {"from": offset, "size": k, "_source": {"excludes": SOURCE_EXCLUDES}, "retriever": {"neural_hybrid": retriever}}
         response = self._call(self.client.search, index=physical, body=body)
-        hits = []
-        for raw in response["hits"]["hits"]:
-            hit = self._hit(raw)
-            legs = {}
-            if explain is not False:
-                reported = ((raw.get("fields") or {}).get("_neural_search_legs") or [{}])[0]
-                legs = {leg: leg_score(reported.get(leg)) for leg in LEGS}
-            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
-        return hits
+        return [
+            HybridHit.of(self._hit(raw), {} if explain is False else reported_legs(((raw.get("fields") or {}).get("_neural_search_legs") or [{}])[0]))
+            for raw in response["hits"]["hits"]
+        ]
 
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,

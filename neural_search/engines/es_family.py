@@ -22,7 +22,6 @@ from ..errors import (
     PayloadTooLarge,
     TransientEngineError,
 )
-from ..fusion import LegScore
 from .base import FilterClause, IndexedDoc, RawHit, WriteResult
 
 SOURCE_EXCLUDES = ["vector", "content"]
@@ -59,14 +58,6 @@ def knn_candidates(k: int, num_candidates: int | None) -> int:
     """How many candidates a kNN leg explores: never fewer than 100, so a shallow page still
     searches the graph as deep as the default (the client's legs and the engine-side ones agree)."""
     return max(k, num_candidates or 0, 100)
-
-
-def leg_score(reported: dict | None) -> LegScore | None:
-    """A leg's breakdown as a plugin reports it ({"rank", "score", "normalized"}), or None."""
-    if not reported:
-        return None
-    rank = reported.get("rank")
-    return LegScore(float(reported["score"]), None if rank is None else int(rank), reported.get("normalized"))
 
 
 def bm25_query(text: str, filters: Sequence[FilterClause]) -> dict:

@@ -25,7 +25,7 @@ class OpenSearchStore(SearchClusterStore):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._plugins: frozenset[str] | None = None
-        self._pipelines: set[str] = set()
+        self._pipelines: dict[tuple[FusionSpec, tuple[float, float]], str] = {}  # created on this cluster
         self._shards: dict[str, int] = {}
 
     def _make_client(self):
@@ -146,13 +146,16 @@ class OpenSearchStore(SearchClusterStore):
         return self._shards[physical] >= 2
 
     def ensure_pipeline(self, fusion: FusionSpec, weights: tuple[float, float]) -> str:
-        """Creates (once) the search pipeline for this fusion; its name carries a digest of the body."""
-        body = self.pipeline_body(fusion, weights)
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
-        name = f"neural-search-{'rrf' if fusion.method == 'rrf' else 'linear'}-{digest}"
-        if name not in self._pipelines:
+        """Creates (once) the search pipeline for this fusion; its name carries a digest of the body.
+        Remembered per fusion and weights, so a search neither reads the template nor hashes it."""
+        key = (fusion, tuple(weights))
+        name = self._pipelines.get(key)
+        if name is None:
+            body = self.pipeline_body(fusion, weights)
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+            name = f"neural-search-{'rrf' if fusion.method == 'rrf' else 'linear'}-{digest}"
             self._call(self.client.transport.perform_request, "PUT", f"/_search/pipeline/{name}", body=body)
-            self._pipelines.add(name)
+            self._pipelines[key] = name
         return name
 
     def engine_hybrid(
@@ -178,12 +181,9 @@ class OpenSearchStore(SearchClusterStore):
         response = self._call(
             self.client.search, index=physical, body={"_source": {"excludes": SOURCE_EXCLUDES}, **body}, params={"search_pipeline": pipeline}
         )
-        hits = []
-        for raw in response["hits"]["hits"]:
-            hit = self._hit(raw)
-            legs = explained_legs(raw["_explanation"], fusion) if explain else {}
-            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
-        return hits
+        return [
+            HybridHit.of(self._hit(raw), explained_legs(raw["_explanation"], fusion) if explain else {}) for raw in response["hits"]["hits"]
+        ]
 
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,

@@ -23,8 +23,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import TRANSIENT_STATUSES, AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
 from ..fusion import FusionSpec
-from .base import LEGS, FilterClause, HybridHit, IndexedDoc, RawHit, WriteResult, capabilities_for
-from .es_family import leg_score
+from .base import FilterClause, HybridHit, IndexedDoc, RawHit, WriteResult, capabilities_for, reported_legs
 
 CONFIGSET = "neural_search"
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
@@ -454,14 +453,8 @@ class SolrStore:
         }
         body = self._request("POST", f"/{physical}{self.PLUGIN_HANDLER}", data=params)
         reported = (body.get("neural_search") or {}).get("legs") or {}
-        hits = []
-        for doc in body["response"]["docs"]:
-            hit = self._hit(doc)
-            legs = {}
-            if explain is not False:
-                legs = {leg: leg_score((reported.get(hit.id) or {}).get(leg)) for leg in LEGS}
-            hits.append(HybridHit(hit.id, hit.score, hit.title, hit.text, hit.metadata, legs))
-        return hits
+        hits = [self._hit(doc) for doc in body["response"]["docs"]]
+        return [HybridHit.of(hit, {} if explain is False else reported_legs(reported.get(hit.id))) for hit in hits]
 
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
