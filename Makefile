@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 DATASETS ?= ../shared/datasets
 
-.PHONY: install plugins demo test unit engines-up engines-down engines-status bench bench-index bench-search report clean
+.PHONY: install plugins demo test unit engines-up engines-down engines-status bench bench-index bench-search report report-cluster clean
 
 install:
 	$(PYTHON) -m pip install -q -e '.[test]'
@@ -29,9 +29,28 @@ engines-down:
 engines-status:
 	$(PYTHON) servers/manage.py status
 
-# The whole suite: unit tests, and integration tests against the real engines (started here).
-test: install plugins engines-up
+# Local multi-node clusters beside the single nodes (servers/cluster.py, servers/CONTRACT.md):
+# Elasticsearch 9220-9222, OpenSearch 9230-9232, SolrCloud 8990-8991. One node: servers/cluster.py up|down ENGINE --node N
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up:
+	$(PYTHON) servers/cluster.py up
+
+cluster-down:
+	$(PYTHON) servers/cluster.py down
+
+cluster-status:
+	$(PYTHON) servers/cluster.py status
+
+# The whole suite: unit tests, and integration tests against the real engines and clusters (all
+# started here; `make cluster-down engines-down` stops them).
+test: install plugins engines-up cluster-up
 	$(PYTHON) -m pytest -ra
+
+# Engine comparison on the clusters: a 2-shard, 1-replica index per engine, every node's URL given.
+CLUSTER_REPORT_OUT ?= reports/nfcorpus-cluster
+report-cluster: install engines-up cluster-up
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --cluster --shards 2 --replicas 1 \
+		--index-prefix cluster --out $(CLUSTER_REPORT_OUT)
 
 unit: install
 	$(PYTHON) -m pytest -ra -m "not integration"

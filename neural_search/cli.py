@@ -27,7 +27,9 @@ def default_state_dir() -> Path:
 def add_engine_arguments(parser: argparse.ArgumentParser, *, default: str = "embedded") -> None:
     group = parser.add_argument_group("engine connection (flags win over NEURAL_SEARCH_<ENGINE>_* variables)")
     group.add_argument("--engine", choices=ENGINES, default=os.environ.get("NEURAL_SEARCH_ENGINE", default))
-    group.add_argument("--url", help="engine URL, e.g. http://127.0.0.1:9200 (default: NEURAL_SEARCH_<ENGINE>_URL or the local port)")
+    group.add_argument(
+        "--url", help="engine URL, e.g. http://127.0.0.1:9200; several nodes comma-separated (default: NEURAL_SEARCH_<ENGINE>_URL or the local port)",
+    )
     group.add_argument("--username", help="basic-auth user (NEURAL_SEARCH_<ENGINE>_USERNAME)")
     group.add_argument("--password-env", metavar="VAR", help="name of the environment variable holding the password (default NEURAL_SEARCH_<ENGINE>_PASSWORD); never pass secrets as flags")
     group.add_argument("--api-key-env", metavar="VAR", help="name of the environment variable holding an API key (Elasticsearch/OpenSearch)")
@@ -41,8 +43,10 @@ def open_store_from_args(args: argparse.Namespace, engine: str | None = None):
     from .engines import open_store
 
     engine = engine or args.engine
+    layout = _layout(args)
     if engine == "embedded":
-        return open_store("embedded", path=args.data_dir)
+        # compare (no --engine) opens the embedded engine as one of several: it stays in one piece there.
+        return open_store("embedded", path=args.data_dir, layout=layout if args.engine == "embedded" else None)
     overrides = {"url": args.url, "username": args.username, "ca_certs": args.ca_certs, "timeout": args.timeout}
     for flag, key in (("password_env", "password"), ("api_key_env", "api_key")):
         variable = getattr(args, flag)
@@ -52,7 +56,25 @@ def open_store_from_args(args: argparse.Namespace, engine: str | None = None):
             overrides[key] = os.environ[variable]
     if args.insecure:
         overrides["verify_certs"] = False
-    return open_store(engine, config=EngineConfig.from_env(engine, **overrides))
+    return open_store(engine, config=EngineConfig.from_env(engine, **overrides), **({"layout": layout} if layout else {}))
+
+
+def _layout(args: argparse.Namespace):
+    """The IndexLayout that --shards/--replicas ask for, or None when neither was given."""
+    from .engines.base import IndexLayout
+
+    shards, replicas = getattr(args, "shards", None), getattr(args, "replicas", None)
+    if shards is None and replicas is None:
+        return None
+    return IndexLayout(1 if shards is None else shards, replicas)
+
+
+def add_layout_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shards", type=int, default=None, help="primary shards of a new index (default 1; Elasticsearch, OpenSearch, SolrCloud)")
+    p.add_argument(
+        "--replicas", type=int, default=None,
+        help="copies of each shard besides the primary (default: the engine's, 1 on Elasticsearch/OpenSearch, 0 on SolrCloud)",
+    )
 
 
 def _encoder(args: argparse.Namespace):
@@ -82,6 +104,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         max_chunk_docs=args.chunk_docs,
         max_chunk_bytes=args.chunk_bytes,
         retry=RetryPolicy(budget_seconds=args.retry_budget),
+        layout=_layout(args),
         progress=not args.quiet,
     )
     identity = {**source_identity(args.source), "format": args.format, "limit": args.limit}
@@ -196,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recreate", action="store_true", help="build a fresh versioned index and switch the name to it when complete")
     p.add_argument("--restart", action="store_true", help="ignore an unfinished run's checkpoint and start over")
     p.add_argument("--limit", type=int, default=None, help="read only the first N records")
+    add_layout_arguments(p)
     p.add_argument("--state-dir", type=Path, default=default_state_dir(), help="checkpoints and dead-letter files")
     p.add_argument("--cache", default=None, help="embedding cache file (default ~/.cache/neural-search/embeddings.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -236,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     # compare never imports this module: it is handed what it needs from here.
-    add_compare_parser(sub, add_engine_arguments=add_engine_arguments, state_dir=default_state_dir(), open_store=open_store_from_args)
+    add_compare_parser(sub, add_engine_arguments=lambda p: (add_engine_arguments(p), add_layout_arguments(p)), state_dir=default_state_dir(), open_store=open_store_from_args)
     return parser
 
 

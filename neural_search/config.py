@@ -51,7 +51,7 @@ def _parse_bool(engine: str, key: str, value: str) -> bool:
 @dataclass(frozen=True)
 class EngineConfig:
     engine: str
-    url: str
+    url: str = ""
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
@@ -59,25 +59,38 @@ class EngineConfig:
     verify_certs: bool = True
     timeout: float = 30.0
 
+    # Every node this config may talk to, the first one first: `url` is urls[0]. Given as a
+    # comma-separated `url` ("http://n1:9200,http://n2:9200") or as `urls`; a client spreads its
+    # requests over them and moves on to the next node when one stops answering.
+    urls: tuple[str, ...] = ()
+
     def __post_init__(self) -> None:
         if self.engine not in SERVER_ENGINES:
             raise ConfigurationError(f"unknown engine {self.engine!r}; choose one of {', '.join(SERVER_ENGINES)}")
-        if not isinstance(self.url, str):
-            raise ConfigurationError(f"{self.engine} URL must be a string")
-        try:
-            parts = urlsplit(self.url)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(self.url)!r}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(self.url)!r}")
-        if "@" in parts.netloc:
+        urls = self._split_urls()
+        found: set[tuple[str | None, str | None]] = set()
+        clean = []
+        for url in urls:
+            parts = self._check_url(url)
+            if "@" in parts.netloc:
+                found.add((unquote(parts.username) if parts.username is not None else None, unquote(parts.password) if parts.password is not None else None))
+            clean.append(strip_credentials(url).rstrip("/"))
+        if found:
             # Credentials inside the URL would leak into every log line that names the URL.
             if self.username is not None or self.password is not None:
                 raise ConfigurationError("give credentials either in the URL or as username/password, not both")
-            object.__setattr__(self, "username", unquote(parts.username) if parts.username is not None else None)
-            object.__setattr__(self, "password", unquote(parts.password) if parts.password is not None else None)
-            object.__setattr__(self, "url", strip_credentials(self.url))
+            if len(found) > 1:
+                raise ConfigurationError(f"{self.engine}: the node URLs carry different credentials; give them once as username/password")
+            username, password = found.pop()
+            object.__setattr__(self, "username", username)
+            object.__setattr__(self, "password", password)
+        if len(set(clean)) != len(clean):
+            raise ConfigurationError(f"{self.engine}: a node URL is listed twice: {', '.join(clean)}")
+        schemes = {urlsplit(u).scheme for u in clean}
+        if len(schemes) > 1:
+            raise ConfigurationError(f"{self.engine}: mix of http and https node URLs ({', '.join(clean)}); use one scheme for every node")
+        object.__setattr__(self, "urls", tuple(clean))
+        object.__setattr__(self, "url", clean[0])
         if (self.username is None) != (self.password is None):
             raise ConfigurationError(
                 f"{self.engine}: basic auth needs both a username and a password (set NEURAL_SEARCH_{self.engine.upper()}_PASSWORD, "
@@ -93,14 +106,40 @@ class EngineConfig:
             raise ConfigurationError(f"{self.engine}: CA bundle {self.ca_certs} does not exist")
         if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or self.timeout <= 0:
             raise ConfigurationError("timeout must be a positive number of seconds")
-        object.__setattr__(self, "url", self.url.rstrip("/"))
-        if not self.verify_certs and parts.scheme == "https":
+        if not self.verify_certs and self.url.startswith("https:"):
             log.warning("%s: TLS certificate verification is off for %s; use it only for testing", self.engine, self.url)
+
+    def _split_urls(self) -> list[str]:
+        if self.urls:
+            if not isinstance(self.urls, (tuple, list)) or not all(isinstance(u, str) for u in self.urls):
+                raise ConfigurationError(f"{self.engine}: urls must be a list of URL strings")
+            if self.url and self.url not in self.urls and strip_credentials(self.url).rstrip("/") not in self.urls:
+                raise ConfigurationError(f"{self.engine}: give the node URLs either as url or as urls, not both")
+            urls = list(self.urls)
+        else:
+            if not isinstance(self.url, str):
+                raise ConfigurationError(f"{self.engine} URL must be a string")
+            urls = [u.strip() for u in self.url.split(",")]
+        if not urls or any(not u for u in urls):
+            raise ConfigurationError(
+                f"{self.engine} URL must look like http(s)://host:port (several nodes: comma-separated, no empty entries)"
+            )
+        return urls
+
+    def _check_url(self, url: str):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(url)!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{self.engine} URL must look like http(s)://host:port, got {strip_credentials(url)!r}")
+        return parts
 
     def __repr__(self) -> str:
         secret = lambda v: None if v is None else "***"  # noqa: E731
         return (
-            f"EngineConfig(engine={self.engine!r}, url={self.url!r}, username={self.username!r}, "
+            f"EngineConfig(engine={self.engine!r}, urls={self.urls!r}, username={self.username!r}, "
             f"password={secret(self.password)!r}, api_key={secret(self.api_key)!r}, ca_certs={self.ca_certs!r}, "
             f"verify_certs={self.verify_certs!r})"
         )
@@ -110,7 +149,7 @@ class EngineConfig:
     def redacted(self) -> dict:
         """The settings with secrets masked: for logs, reports and `describe()` output."""
         return {
-            "engine": self.engine, "url": self.url, "username": self.username,
+            "engine": self.engine, "url": self.url, "urls": list(self.urls), "username": self.username,
             "password": None if self.password is None else "***", "api_key": None if self.api_key is None else "***",
             "ca_certs": self.ca_certs, "verify_certs": self.verify_certs, "timeout": self.timeout,
         }
@@ -159,4 +198,5 @@ class EngineConfig:
         return cls(engine=engine, **values)
 
     def with_url(self, url: str) -> "EngineConfig":
-        return replace(self, url=url)
+        """This config for other node URL(s) (one, or comma-separated), same credentials and TLS."""
+        return replace(self, url=url, urls=())

@@ -24,7 +24,7 @@ from .checkpoints import Checkpoint, CheckpointFile
 from .dead_letter import DeadLetterFile
 from .documents import SourceRecord
 from .encoding import Encoder, same_model
-from .engines.base import DocumentStore, new_physical_name, validate_index_name
+from .engines.base import DocumentStore, IndexLayout, new_physical_name, validate_index_name
 from .errors import ConfigurationError, ModelMismatch, NeuralSearchError
 from .retries import EngineGaveUp, Retrier, RetryingStore, RetryPolicy
 
@@ -53,6 +53,7 @@ class IndexingSummary:
     published: bool = False
     dead_letter: str | None = None
     count_in_engine: int | None = None
+    layout: dict | None = None  # {"shards", "replicas"} of the index written, as the engine reports it
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -67,6 +68,8 @@ class IndexingSummary:
             f"{self.engine}:{self.index} ({self.physical})  read {self.read}  indexed {self.indexed}  "
             f"skipped {self.skipped}  failed {self.failed}  in {self.seconds:.1f} s  ({self.docs_per_second:.1f} docs/s)",
         ]
+        if self.layout and (self.layout["shards"] > 1 or self.layout["replicas"]):
+            lines.append(f"{self.layout['shards']} shard(s), {self.layout['replicas']} replica(s) each")
         if self.resumed_from:
             lines.append(f"resumed after source position {self.resumed_from}")
         if self.dead_letter and (self.failed or self.skipped):
@@ -88,6 +91,7 @@ class Indexer:
         max_chunk_docs: int = 500,
         max_chunk_bytes: int = 8 * 1024 * 1024,
         retry: RetryPolicy | None = None,
+        layout: IndexLayout | None = None,
         progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -100,6 +104,10 @@ class Indexer:
         self.max_chunk_docs = max_chunk_docs
         self.max_chunk_bytes = max_chunk_bytes
         self.retry = retry or RetryPolicy()
+        if layout is not None and not isinstance(layout, IndexLayout):
+            raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
+        # None: the store's default_layout, for new indexes; given: also checked against an existing one.
+        self.layout = layout
         self.progress = progress
         self.sleep = sleep
 
@@ -223,7 +231,9 @@ class Indexer:
                 create = True  # killed between saving the first checkpoint and creating the index
             dead_letter.truncate(checkpoint.dead_letter_bytes)
         if create:
-            engine.create_physical(physical, fingerprint=fingerprint)
+            engine.create_physical(physical, fingerprint=fingerprint, layout=self.layout)
+        elif self.layout is not None:
+            self._check_layout(engine, name, physical)
 
         resumed_from, previous_seconds = checkpoint.position, checkpoint.seconds
         writer = BulkWriter(
@@ -256,6 +266,7 @@ class Indexer:
 
         engine.refresh(physical)
         summary.count_in_engine = engine.count(physical)
+        summary.layout = engine.layout(physical).to_dict()
         if publish:
             expected = len(seen_ids)
             if resumed_from == 0 and summary.count_in_engine != expected:
@@ -268,6 +279,17 @@ class Indexer:
         checkpoints.delete()
         summary.seconds = previous_seconds + time.perf_counter() - started
         return summary
+
+    def _check_layout(self, engine: RetryingStore, name: str, physical: str) -> None:
+        """A layout asked for on a run that adds to an existing index must be that index's: shards
+        are fixed when an index is made, and a run that says --shards 4 should not quietly write 1."""
+        have = engine.layout(physical)
+        if have.shards != self.layout.shards or (self.layout.replicas is not None and have.replicas != self.layout.replicas):
+            raise ConfigurationError(
+                f"{name!r} ({physical}) has {have.shards} shard(s) and {have.replicas} replica(s), not the "
+                f"{self.layout.shards} shard(s)/{self.layout.replicas if self.layout.replicas is not None else 'default'} replica(s) asked for. "
+                f"Nothing was written. Pass --recreate to build a new version with that layout (the old one keeps serving until it is complete)."
+            )
 
     @staticmethod
     def _record(outcome: BatchOutcome, checkpoint: Checkpoint, checkpoints: CheckpointFile, dead_letter: DeadLetterFile, seconds: float) -> None:

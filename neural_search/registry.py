@@ -72,3 +72,25 @@ def spec(name: str) -> EngineSpec:
         return SPECS[name]
     except KeyError:
         raise KeyError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+
+
+# Local multi-node clusters (`make cluster-up`, servers/cluster.py; the `cluster` profile of
+# docker-compose.yml): each engine's node HTTP ports, node 1 first. Apart from the single nodes'
+# ports above, so both can run side by side. SolrCloud's node 1 also runs the embedded ZooKeeper
+# (its port + 1000).
+CLUSTER_NAME = "neural-search-cluster"
+CLUSTER_PORTS: dict[str, tuple[int, ...]] = {
+    "elasticsearch": (9220, 9221, 9222),
+    "opensearch": (9230, 9231, 9232),
+    "solr": (8990, 8991),
+}
+
+
+def cluster_urls(engine: str) -> tuple[str, ...]:
+    """The base URLs of `engine`'s cluster nodes, node 1 first (Solr's with its /solr context);
+    KeyError names the engines that have a cluster."""
+    try:
+        ports = CLUSTER_PORTS[engine]
+    except KeyError:
+        raise KeyError(f"no local cluster for engine {engine!r}; choose one of {', '.join(CLUSTER_PORTS)}") from None
+    return tuple(f"http://127.0.0.1:{port}{SPECS[engine].url_path}" for port in ports)

@@ -114,10 +114,10 @@ class RetryingStore:
     def get_fingerprint(self, physical: str) -> dict | None:
         return self._call(f"read the model fingerprint of {physical!r}", self.store.get_fingerprint, physical)
 
-    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+    def create_physical(self, physical: str, *, fingerprint: dict, layout=None) -> None:
         try:
             return self.retrier.call(
-                f"create {physical!r}", lambda: self.store.create_physical(physical, fingerprint=fingerprint),
+                f"create {physical!r}", lambda: self.store.create_physical(physical, fingerprint=fingerprint, layout=layout),
                 applied=lambda: (self.store.resolve(physical) is not None, None),
             )
         except (EngineGaveUp, AuthenticationError):
@@ -133,6 +133,9 @@ class RetryingStore:
                     break
                 self.retrier.sleep(0.2)
             raise
+
+    def layout(self, physical: str):
+        return self._call(f"read how {physical!r} is sharded", self.store.layout, physical)
 
     def publish(self, name: str, physical: str) -> str | None:
         return self._call(f"switch {name!r} to {physical!r}", self.store.publish, name, physical)

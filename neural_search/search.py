@@ -24,7 +24,8 @@ from typing import Any, Mapping
 from .analysis import tokenize
 from .encoding import Encoder, same_model
 from .engines.base import LEGS, DocumentStore, RawHit, normalize_filters, validate_index_name
-from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError
+from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError, TransientEngineError
+from .retries import RetryPolicy
 from .fusion import RAWSUM, FusionSpec, LegScore, ranked
 
 MODES = ("bm25", "knn", "hybrid")
@@ -89,6 +90,12 @@ def limit_query_terms(text: str, max_terms: int = MAX_QUERY_TERMS) -> str:
     return " ".join(kept)
 
 
+# Searches are read-only, so a transient answer (a shard copy lost while a node goes down, a 503
+# or 429 from a busy node) is asked again after a short pause; the engine clients already move on
+# to the next node when one cannot be reached. Short: a caller is waiting for this page.
+SEARCH_RETRY = RetryPolicy(initial_backoff=0.1, max_backoff=1.0, budget_seconds=5.0)
+
+
 class SearchClient:
     def __init__(
         self,
@@ -99,8 +106,12 @@ class SearchClient:
         candidates: int = 100,
         max_workers: int = 16,
         verify_model: bool = True,
+        retry: RetryPolicy | None = SEARCH_RETRY,
     ):
         validate_index_name(index)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy (or None: no retries)")
+        self.retry = retry
         if not isinstance(candidates, int) or candidates < 1 or candidates > 10000:
             raise ConfigurationError(f"candidates must be an integer in 1..10000, got {candidates!r}")
         self.store = store
@@ -113,6 +124,17 @@ class SearchClient:
         self._resolved: tuple[float, str] | None = None
         self._checked: set[str] = set()
         self._in_flight = 0  # searches running now on this client, for in-process engines (see search)
+
+    def _retried(self, fn, *args, **kwargs):
+        delays = iter(()) if self.retry is None else self.retry.delays()
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except TransientEngineError:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                time.sleep(delay)
 
     @classmethod
     def connect(cls, engine: str = "embedded", *, index: str, model: str | None = None, **kwargs) -> "SearchClient":
@@ -192,11 +214,20 @@ class SearchClient:
         request the engine cannot serve fall back to client-side fusion (with a note)."""
         with self._lock:
             self._in_flight += 1
+        arguments = dict(
+            mode=mode, k=k, offset=offset, filters=filters, fusion=fusion, weights=weights, candidates=candidates, fusion_at=fusion_at,
+            explain=explain, allow_fallback=allow_fallback,
+        )
         try:
-            return self._search(
-                text, mode=mode, k=k, offset=offset, filters=filters, fusion=fusion, weights=weights, candidates=candidates,
-                fusion_at=fusion_at, explain=explain, allow_fallback=allow_fallback,
-            )
+            try:
+                return self._search(text, **arguments)
+            except IndexNotFound:
+                # The index the name resolved to is gone (a rebuild moved the name and dropped it),
+                # or a node that is shutting down answered for it: resolve again, ask once more.
+                if self._resolved is None:
+                    raise
+                self._resolved = None
+                return self._search(text, **arguments)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -257,7 +288,7 @@ class SearchClient:
 
         def timed(fn, *args, **kwargs):
             t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
+            out = self._retried(fn, *args, **kwargs)
             return out, (time.perf_counter() - t0) * 1000
 
         if mode == "bm25":

@@ -62,6 +62,10 @@ class Engine:
     name: str
 
     @property
+    def label(self) -> str:
+        return self.name
+
+    @property
     def port(self) -> int:
         return int(os.environ.get(f"NEURAL_SEARCH_{self.name.upper()}_PORT", DEFAULT_PORTS[self.name]))
 
@@ -217,21 +221,40 @@ def up(engines: list[Engine], timeout: float) -> int:
 
 
 def stop(engine: Engine, grace: float = 60.0) -> None:
-    pid = engine.pid()
-    if pid is None:
-        print(f"[{engine.name}] not running")
-        engine.pid_file.unlink(missing_ok=True)
-        return
-    os.kill(pid, signal.SIGTERM)
+    stop_all([engine], grace)
+
+
+def stop_all(engines: list, grace: float = 60.0) -> None:
+    """SIGTERM to every engine (or cluster node) first, then one wait for all of them: stopping
+    one at a time takes as long as all of their shutdowns added up. Past `grace`, SIGKILL to the
+    process group (each was started in a session of its own: the launcher and its JVM)."""
+    signalled = []
+    for engine in engines:
+        pid = engine.pid()
+        if pid is None:
+            print(f"[{engine.label}] not running")
+            engine.pid_file.unlink(missing_ok=True)
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        signalled.append((engine, pid))
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and engine.pid() is not None:
+    while signalled and time.monotonic() < deadline and any(e.pid() for e, _ in signalled):
         time.sleep(0.5)
-    if engine.pid() is not None:
-        print(f"[{engine.name}] did not stop in {grace:.0f} s; killing pid {pid}")
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(1)
-    engine.pid_file.unlink(missing_ok=True)
-    print(f"[{engine.name}] stopped")
+    for engine, pid in signalled:
+        if engine.pid() is not None:
+            print(f"[{engine.label}] did not stop in {grace:.0f} s; killing pid {pid}")
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(1)
+        engine.pid_file.unlink(missing_ok=True)
+        print(f"[{engine.label}] stopped")
 
 
 def status(engines: list[Engine]) -> int:

@@ -3,7 +3,8 @@
 Engines come from NEURAL_SEARCH_{ELASTICSEARCH,OPENSEARCH,SOLR}_URL (default: the local ports that
 `make engines-up` uses). When no URL is set and a Docker engine is present, testcontainers starts
 them instead. An unreachable engine skips its tests, unless NEURAL_SEARCH_REQUIRE_ENGINES=1 (CI
-sets it), where it is an error: integration tests are never skipped silently in CI.
+sets it), where it is an error: integration tests are never skipped silently in CI. The cluster
+tests find the clusters at NEURAL_SEARCH_CLUSTER_<ENGINE>_URL or where `make cluster-up` puts them.
 """
 
 from __future__ import annotations
@@ -116,6 +117,29 @@ def engine_url(engine_urls):
                 pytest.fail(message)
             pytest.skip(message)
         return url
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cluster_urls():
+    """The node URLs of an engine's cluster: NEURAL_SEARCH_CLUSTER_<ENGINE>_URL (comma-separated)
+    or the local cluster `make cluster-up` starts. Unreachable: skipped, or failed in CI."""
+    from neural_search.registry import cluster_urls as local
+
+    def get(engine: str) -> tuple[str, ...]:
+        explicit = os.environ.get(f"NEURAL_SEARCH_CLUSTER_{engine.upper()}_URL")
+        urls = tuple(u.strip() for u in explicit.split(",")) if explicit else local(engine)
+        problems = [f"{url} ({problem})" for url in urls if (problem := _reachable(engine, url))]
+        if problems:
+            message = (
+                f"the {engine} cluster is not (fully) reachable: {', '.join(problems)}. Start it with `make cluster-up` "
+                f"or set NEURAL_SEARCH_CLUSTER_{engine.upper()}_URL."
+            )
+            if require_engines():
+                pytest.fail(message)
+            pytest.skip(message)
+        return urls
 
     return get
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigurationError
 from ..evaluation import load_collection
-from ..registry import ENGINES, SERVER_ENGINES
+from ..registry import CLUSTER_PORTS, ENGINES, SERVER_ENGINES, cluster_urls
 from . import report
 from .relevance import check_expected, comparable
 from .running import Comparison
@@ -91,7 +91,16 @@ def cmd_compare(args: argparse.Namespace, open_store: OpenStore) -> int:
     if expected is not None:
         comparable(expected, collection.name, collection.split, {"depth": args.depth, "max_queries": args.max_queries, "seed": args.seed})
 
-    comparison = Comparison(args, collection, engines, modes, concurrency, lambda engine: open_store(args, engine))
+    if args.cluster:
+        if args.url:
+            raise ConfigurationError("--cluster gives every server engine its local cluster's node URLs; leave out --url")
+
+        def opener(engine: str):
+            url = ",".join(cluster_urls(engine)) if engine in CLUSTER_PORTS else None
+            return open_store(argparse.Namespace(**{**vars(args), "url": url}), engine)
+    else:
+        opener = lambda engine: open_store(args, engine)  # noqa: E731
+    comparison = Comparison(args, collection, engines, modes, concurrency, opener)
     status = None
     try:
         comparison.run()
@@ -146,6 +155,10 @@ def add_compare_parser(
     p.add_argument("--out", default=None, help="output folder (default reports/<dataset>)")
     p.add_argument("--index-prefix", default="cmp", help="engine index name is <prefix>-<dataset> (default cmp)")
     p.add_argument("--reindex", action="store_true", help="rebuild the indexes even when they are up to date")
+    p.add_argument(
+        "--cluster", action="store_true",
+        help="run the server engines on the local multi-node clusters (make cluster-up), every node's URL given; add --shards/--replicas",
+    )
     p.add_argument("--skip-unavailable", action="store_true", help="record an unreachable engine as missing instead of stopping")
     p.add_argument("--resume", action="store_true", help="continue the run in --out: keep what it measured (same settings), measure the rest")
     p.add_argument("--retry-budget", type=float, default=180.0, help="seconds to wait for an engine that goes away mid-run before giving up on it (default 180)")

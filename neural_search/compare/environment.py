@@ -12,7 +12,7 @@ from typing import Any
 
 LIBRARIES = (
     "neural-search", "numpy", "scipy", "torch", "transformers", "sentence-transformers", "elasticsearch",
-    "opensearch-py", "pysolr", "requests", "bm25s", "ir-measures", "pytrec-eval-terrier", "matplotlib",
+    "opensearch-py", "requests", "bm25s", "ir-measures", "pytrec-eval-terrier", "matplotlib",
 )
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 

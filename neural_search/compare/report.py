@@ -374,6 +374,14 @@ def _section_latency(r: dict) -> Iterator[str]:
         yield ""
 
 
+def _layout_text(layout: dict | None, nodes: int | None) -> str:
+    """"2 × 1 (3 nodes)": primaries, copies of each besides the primary, node URLs the client had."""
+    if not layout:
+        return "-"
+    text = f"{layout['shards']} × {layout['replicas']}"
+    return f"{text} ({nodes} nodes)" if nodes and nodes > 1 else text
+
+
 def _section_engines(r: dict) -> Iterator[str]:
     """Index size, indexing and encoding speed, ANN recall."""
     yield "## Engines: index size, indexing and encoding speed, ANN recall"
@@ -387,6 +395,7 @@ def _section_engines(r: dict) -> Iterator[str]:
             "indexing": entry.get("indexing_docs_per_second"), "encoding": entry.get("encoding_docs_per_second"),
             "bytes": entry.get("index_bytes"), "ann": entry.get("ann_recall@10"),
             "reused": indexing.get("reused"), "measured_at": indexing.get("measured_at"),
+            "layout": _layout_text(entry.get("layout"), entry.get("nodes")),
         })
     cols = {
         "indexing": _column(eng_rows, "indexing", True, 1),
@@ -394,8 +403,8 @@ def _section_engines(r: dict) -> Iterator[str]:
         "ann": _column(eng_rows, "ann", True, 3),
     }
     yield (table(
-        ["engine", "version", "documents", "indexing docs/s", "encoding docs/s", "index size", "ANN recall@10", "index"],
-        [[x["engine"], _fmt(x["version"]), _fmt(x["documents"]), cols["indexing"][i], _fmt(x["encoding"], 1), cols["bytes"][i], cols["ann"][i],
+        ["engine", "version", "documents", "shards × replicas (nodes)", "indexing docs/s", "encoding docs/s", "index size", "ANN recall@10", "index"],
+        [[x["engine"], _fmt(x["version"]), _fmt(x["documents"]), x["layout"], cols["indexing"][i], _fmt(x["encoding"], 1), cols["bytes"][i], cols["ann"][i],
           ("reused (built " + (x["measured_at"] or "earlier") + ")") if x["reused"] else ("built in this run" if x["reused"] is False else x["status"])]
          for i, x in enumerate(eng_rows)],
         ["l", "l", "r", "r", "r", "r", "r", "l"],

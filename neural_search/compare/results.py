@@ -124,6 +124,8 @@ class EngineResult(Record):
     indexing_docs_per_second: float | None = None
     encoding_docs_per_second: float | None = None
     index_bytes: int | None = None
+    layout: dict | None = None  # {"shards", "replicas"} as the engine reports them
+    nodes: int | None = None  # node URLs the client was given (a cluster: more than one)
     ann_recall: float | None = field(default=None, metadata={"key": "ann_recall@10"})
     indexing: IndexingRecord | None = None
     modes: dict[str, ModeResult] = field(default_factory=dict)

@@ -198,6 +198,9 @@ class Comparison:
             reason = "missing"
         elif not same_model(store.get_fingerprint(physical), fingerprint.id):
             reason = "built with another model"
+        elif not _layout_fits(store.layout(physical), store.default_layout):
+            have = store.layout(physical)
+            reason = f"has {have.shards} shard(s) and {have.replicas} replica(s), {store.default_layout.shards} shard(s) asked for"
         else:
             count = store.count(physical)
             if count != self.collection.documents:
@@ -233,6 +236,8 @@ class Comparison:
         if record:
             entry = self.results.engines[engine]
             entry.physical, entry.documents, entry.index_bytes = physical, store.count(physical), int(store.size_bytes(physical))
+            entry.layout = store.layout(physical).to_dict()
+            entry.nodes = len(getattr(getattr(store, "config", None), "urls", ())) or None
             entry.indexing, entry.indexing_docs_per_second = indexing, indexing.docs_per_second
         return physical
 
@@ -504,3 +509,8 @@ class Comparison:
                 store.close()
             except Exception:  # closing is best effort: the results are saved
                 pass
+
+
+def _layout_fits(have, wanted) -> bool:
+    """Whether an existing index is spread as asked (replicas None: whatever the engine chose)."""
+    return have.shards == wanted.shards and (wanted.replicas is None or have.replicas == wanted.replicas)

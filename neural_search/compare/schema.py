@@ -72,6 +72,12 @@ ENGINE_SCHEMA = {
         "indexing_docs_per_second": _NUM,
         "encoding_docs_per_second": _NUM,
         "index_bytes": _INT,
+        # Optional: results written before shards and clusters were recorded have neither.
+        "layout": {
+            "type": ["object", "null"], "required": ["shards", "replicas"],
+            "properties": {"shards": {"type": "integer", "minimum": 1}, "replicas": {"type": "integer", "minimum": 0}},
+        },
+        "nodes": _INT,
         "ann_recall@10": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
         "indexing": {
             "type": ["object", "null"],

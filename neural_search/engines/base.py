@@ -32,6 +32,25 @@ def new_physical_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class IndexLayout:
+    """How a physical index is spread: `shards` primaries, each with `replicas` copies besides
+    the primary (Elasticsearch's number_of_replicas; SolrCloud's replicationFactor is replicas + 1).
+    replicas None: the engine's default (1 on Elasticsearch/OpenSearch, none on SolrCloud)."""
+
+    shards: int = 1
+    replicas: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shards, bool) or not isinstance(self.shards, int) or not 1 <= self.shards <= 1024:
+            raise ConfigurationError(f"shards must be a whole number from 1 to 1024, got {self.shards!r}")
+        if self.replicas is not None and (isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or not 0 <= self.replicas <= 64):
+            raise ConfigurationError(f"replicas must be a whole number from 0 to 64 (or left out for the engine's default), got {self.replicas!r}")
+
+    def to_dict(self) -> dict:
+        return {"shards": self.shards, "replicas": self.replicas}
+
+
+@dataclass(frozen=True)
 class IndexedDoc:
     document: Document
     vector: np.ndarray
@@ -180,12 +199,20 @@ class DocumentStore(Protocol):
 
     engine: str
     url: str  # where the engine is, without credentials (file://<folder> for the embedded engine)
+    default_layout: IndexLayout  # what create_physical uses when it is given no layout
 
     def describe(self) -> dict: ...
     def capabilities(self) -> frozenset[str]: ...
 
     def resolve(self, name: str) -> str | None: ...
-    def create_physical(self, physical: str, *, fingerprint: dict) -> None: ...
+    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+        """Creates `physical` for the model `fingerprint` describes, spread as `layout` says
+        (None: the store's default_layout). Records the layout beside the fingerprint."""
+        ...
+
+    def layout(self, physical: str) -> IndexLayout:
+        """How `physical` is spread now, as the engine reports it (replicas never None here)."""
+        ...
     def publish(self, name: str, physical: str) -> str | None:
         """Makes `name` serve `physical`'s data; answers the physical index that now holds the data
         `name` served before (None: none, or not known). Idempotent: sent again after it went

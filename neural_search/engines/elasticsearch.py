@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import CapabilityError, IndexNotFound, TransientEngineError
 from ..fusion import FusionSpec
 from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for, reported_legs
-from .es_family import SOURCE_EXCLUDES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
+from .es_family import SCORED, SOURCE_EXCLUDES, TIEBREAK, WHOLE, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
 def _missing_index(body) -> str:
@@ -34,12 +34,14 @@ class ElasticsearchStore(SearchClusterStore):
             auth["api_key"] = c.api_key
         elif c.username is not None:
             auth["basic_auth"] = (c.username, c.password)
+        # Every node listed: a request to a node that stops answering is retried on the next one
+        # (elastic-transport marks it dead for a while), so a node loss costs no failed call.
         return Elasticsearch(
-            c.url,
+            list(c.urls),
             ca_certs=c.ca_certs,
             verify_certs=c.verify_certs,
             request_timeout=c.timeout,
-            max_retries=1,
+            max_retries=max(1, len(c.urls)),
             retry_on_timeout=False,
             connections_per_node=32,
             **auth,
@@ -115,7 +117,7 @@ class ElasticsearchStore(SearchClusterStore):
             raise CapabilityError(problem)
         retriever = {
             "retrievers": [
-                {"standard": {"query": bm25_query(text, filters)}},
+                {"standard": {"query": bm25_query(text, filters), "sort": TIEBREAK}},
                 {"knn": self._knn(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)},
             ],
             "names": list(LEGS),
@@ -124,7 +126,7 @@ class ElasticsearchStore(SearchClusterStore):
             "rank_window_size": depth,
         }
         body = {"from": offset, "size": k, "_source": {"excludes": SOURCE_EXCLUDES}, "retriever": {"neural_hybrid": retriever}}
-        response = self._call(self.client.search, index=physical, body=body)
+        response = self._call(self.client.search, index=physical, body=body, **SCORED, **WHOLE)
         return [
             HybridHit.of(self._hit(raw), {} if explain is False else reported_legs(((raw.get("fields") or {}).get("_neural_search_legs") or [{}])[0]))
             for raw in response["hits"]["hits"]
@@ -142,4 +144,6 @@ class ElasticsearchStore(SearchClusterStore):
         query["bool"]["boost"] = weights[0]
         body["query"] = query
         body["size"] = k
+        body["sort"] = TIEBREAK
+        # No search_type: with a `knn` section Elasticsearch always runs the DFS phase itself.
         return self._search(physical, body)

@@ -25,7 +25,7 @@ from ..lucene_bm25 import LuceneBM25
 from ..documents import metadata_json
 from ..errors import CapabilityError, ConfigurationError, IndexNotFound
 from ..fusion import FusionSpec
-from .base import FilterClause, IndexedDoc, RawHit, WriteResult, matches
+from .base import FilterClause, IndexedDoc, IndexLayout, RawHit, WriteResult, matches
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -91,7 +91,8 @@ class EmbeddedStore:
     # second thread for the other hybrid leg only adds hand-offs (benchmarks/README.md, section 2).
     in_process = True
 
-    def __init__(self, *, path: str | os.PathLike | None = None):
+    def __init__(self, *, path: str | os.PathLike | None = None, layout: IndexLayout | None = None):
+        self.default_layout = self._one_piece(layout or IndexLayout())
         self.root = Path(path) if path else default_home()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -156,7 +157,22 @@ class EmbeddedStore:
             return name
         return None
 
-    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+    @staticmethod
+    def _one_piece(layout: IndexLayout) -> IndexLayout:
+        if layout.shards != 1 or layout.replicas:
+            raise ConfigurationError(
+                f"the embedded engine keeps an index in one piece on this machine (asked for {layout.shards} shard(s), "
+                f"{layout.replicas} replica(s)); use Elasticsearch, OpenSearch or SolrCloud for shards and replicas"
+            )
+        return layout
+
+    def layout(self, physical: str) -> IndexLayout:
+        if not self._dir(physical).exists():
+            raise IndexNotFound(self.engine, physical)
+        return IndexLayout(1, 0)
+
+    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+        self._one_piece(layout or self.default_layout)
         directory = self._dir(physical)
         if directory.exists():
             raise ConfigurationError(f"embedded index {physical!r} already exists at {directory}")

@@ -5,6 +5,7 @@ with per-item results, and the query DSL. The two engine modules fill in the dif
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from importlib import resources
 from typing import Any, Sequence
@@ -22,14 +23,32 @@ from ..errors import (
     PayloadTooLarge,
     TransientEngineError,
 )
-from .base import FilterClause, IndexedDoc, RawHit, WriteResult
+from .base import FilterClause, IndexedDoc, IndexLayout, RawHit, WriteResult
+
+log = logging.getLogger(__name__)
 
 SOURCE_EXCLUDES = ["vector", "content"]
+# BM25 from the whole index's term statistics, not each shard's own: with several shards, a
+# shard's document frequencies differ from the index's and so would scores and order. On one
+# shard both engines run it as query_then_fetch (no extra round trip).
+SCORED = {"search_type": "dfs_query_then_fetch"}
+# All shards or an error: a shard copy lost mid-search (a node going down) must not quietly give a
+# page with some shards' hits missing; the error is transient, and SearchClient retries it.
+WHOLE = {"allow_partial_search_results": False}
+# Equal scores in id order: each copy of a shard numbers its documents its own way, so without
+# this, ties would come back in a different order from one request (and replica) to the next,
+# and pages of a ranking could repeat or skip a document. Our Elasticsearch plugin's BM25 leg
+# sorts the same way (the standard retriever's sort).
+TIEBREAK = [{"_score": {"order": "desc"}}, {"id": {"order": "asc"}}]
 
 
-def load_mapping(engine: str, *, dimension: int, similarity: str, meta: dict) -> dict:
+def load_mapping(engine: str, *, dimension: int, similarity: str, meta: dict, layout: IndexLayout | None = None) -> dict:
     template = resources.files("neural_search").joinpath("mappings", f"{engine}.json").read_text()
     body = json.loads(template)
+    layout = layout or IndexLayout()
+    body["settings"]["number_of_shards"] = layout.shards
+    if layout.replicas is not None:
+        body["settings"]["number_of_replicas"] = layout.replicas
     vector = body["mappings"]["properties"]["vector"]
     if "dims" in vector:
         vector["dims"] = dimension
@@ -72,14 +91,17 @@ class SearchClusterStore:
     mapping_similarity = {"cosine": "cosine"}
     in_process = False
 
-    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
+    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None, **connection):
         if config is None:
             config = EngineConfig.from_env(self.engine, url=url, **connection)
         elif url or connection:
             raise ConfigurationError("pass either config= or url=/credentials, not both")
         if config.engine != self.engine:
             raise ConfigurationError(f"{type(self).__name__} needs an {self.engine} config, got {config.engine}")
+        if layout is not None and not isinstance(layout, IndexLayout):
+            raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
         self.config = config
+        self.default_layout = layout or IndexLayout()
         self._client = None
         self._version: str | None = None
         self._lock = threading.Lock()
@@ -123,6 +145,10 @@ class SearchClusterStore:
             return PayloadTooLarge(detail[:200])
         if status in TRANSIENT_STATUSES:
             return TransientEngineError(status, f"{self.engine} answered {status}")
+        if status == 500 and "search_phase_execution_exception" in detail:
+            # Shards that failed (a node going down) with partial results refused (WHOLE): another
+            # try lands on the copies that are left.
+            return TransientEngineError(status, f"{self.engine} could not reach every shard: {detail[:300]}")
         if status == 401:
             return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password or API key")
         if status == 403:
@@ -164,18 +190,43 @@ class SearchClusterStore:
                 return physical[0]
         return name if self._lookup(self.client.indices.get, index=name) is not None else None
 
-    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+        layout = layout or self.default_layout
         body = load_mapping(
             self.engine,
             dimension=fingerprint["dimension"],
             similarity=self.mapping_similarity[fingerprint["similarity"]],
-            meta={"fingerprint": fingerprint, "schema": 1},
+            meta={"fingerprint": fingerprint, "schema": 1, "layout": layout.to_dict()},
+            layout=layout,
         )
         self._call(self.client.indices.create, index=physical, body=body)
         self._wait_for_index(physical)
 
     def _wait_for_index(self, physical: str) -> None:
-        self._call(self.client.cluster.health, index=physical, wait_for_status="yellow", timeout="30s")
+        """Until every copy that the cluster can place has started: a write before a replica has
+        finished its first recovery has no copy to fall back on if the primary's node goes down.
+        Green where there are enough data nodes for every copy; else yellow (one node: the
+        replicas stay unassigned)."""
+        copies = self.layout(physical).replicas + 1
+        nodes = int(self._call(self.client.cluster.health)["number_of_data_nodes"])
+        if nodes < copies:
+            self._health(physical, "yellow")
+            return
+        try:
+            self._health(physical, "green")
+        except Exception as exc:  # noqa: BLE001 - a timeout (408) or a client error: still usable once yellow
+            log.warning("%s: %s has copies that did not start within 60 s (%s); writing once the primaries are ready", self.engine, physical, exc)
+            self._health(physical, "yellow")
+
+    def _health(self, physical: str, status: str) -> None:
+        self._call(self.client.cluster.health, index=physical, wait_for_status=status, timeout="60s")
+
+    def layout(self, physical: str) -> IndexLayout:
+        settings = self._call(self.client.indices.get_settings, index=physical, name=["index.number_of_shards", "index.number_of_replicas"])
+        for body in settings.values():
+            index = body["settings"]["index"]
+            return IndexLayout(int(index["number_of_shards"]), int(index["number_of_replicas"]))
+        raise IndexNotFound(self.engine, physical)
 
     def publish(self, name: str, physical: str) -> str | None:
         current = self.resolve(name)
@@ -241,7 +292,7 @@ class SearchClusterStore:
             body: dict[str, Any] = {"size": 5000, "sort": [{"id": "asc"}], "_source": False, "query": {"match_all": {}}}
             if search_after:
                 body["search_after"] = search_after
-            hits = self._call(self.client.search, index=physical, body=body)["hits"]["hits"]
+            hits = self._call(self.client.search, index=physical, body=body, **WHOLE)["hits"]["hits"]
             if not hits:
                 return found
             found.update(h["_id"] for h in hits)
@@ -263,25 +314,25 @@ class SearchClusterStore:
 
     def _search(self, index: str, body: dict, **params) -> list[RawHit]:
         body = {"_source": {"excludes": SOURCE_EXCLUDES}, **body}
-        response = self._call(self.client.search, index=index, body=body, **params)
+        response = self._call(self.client.search, index=index, body=body, **WHOLE, **params)
         return [self._hit(h) for h in response["hits"]["hits"]]
 
-    def _search_ids(self, index: str, body: dict) -> list[RawHit]:
+    def _search_ids(self, index: str, body: dict, **params) -> list[RawHit]:
         # No stored fields at all (not even _id): the id comes from the `id` keyword's doc values.
         body = {**body, "stored_fields": "_none_", "docvalue_fields": ["id"]}
-        response = self._call(self.client.search, index=index, body=body)
+        response = self._call(self.client.search, index=index, body=body, **WHOLE, **params)
         return [RawHit(h["fields"]["id"][0], float(h.get("_score") or 0.0)) for h in response["hits"]["hits"]]
 
     def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
-        body = {"size": k, "query": bm25_query(text, filters)}
-        return self._search_ids(physical, body) if ids_only else self._search(physical, body)
+        body = {"size": k, "query": bm25_query(text, filters), "sort": TIEBREAK}
+        return self._search_ids(physical, body, **SCORED) if ids_only else self._search(physical, body, **SCORED)
 
     def knn(
         self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
         ids_only: bool = False,
     ) -> list[RawHit]:
         candidates = knn_candidates(k, num_candidates)
-        body = self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters)
+        body = {**self.knn_body(np.asarray(vector, dtype=float), k, candidates, filters), "sort": TIEBREAK}
         return self._search_ids(physical, body) if ids_only else self._search(physical, body)
 
     def fetch(self, physical: str, ids: Sequence[str]) -> dict[str, RawHit]:

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import CapabilityError, IndexNotFound
 from ..fusion import FusionSpec, LegScore
 from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
-from .es_family import SOURCE_EXCLUDES, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
+from .es_family import SCORED, SOURCE_EXCLUDES, TIEBREAK, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
 class OpenSearchStore(SearchClusterStore):
@@ -26,7 +26,6 @@ class OpenSearchStore(SearchClusterStore):
         super().__init__(**kwargs)
         self._plugins: frozenset[str] | None = None
         self._pipelines: dict[tuple[FusionSpec, tuple[float, float]], str] = {}  # created on this cluster
-        self._shards: dict[str, int] = {}
 
     def _make_client(self):
         from opensearchpy import OpenSearch
@@ -37,13 +36,14 @@ class OpenSearchStore(SearchClusterStore):
             auth["headers"] = {"Authorization": f"ApiKey {c.api_key}"}
         elif c.username is not None:
             auth["http_auth"] = (c.username, c.password)
+        # Every node listed: a request to a node that stops answering is retried on the next one.
         return OpenSearch(
-            hosts=[c.url],
+            hosts=list(c.urls),
             ca_certs=c.ca_certs,
             verify_certs=c.verify_certs,
             use_ssl=c.url.startswith("https"),
             timeout=c.timeout,
-            max_retries=1,
+            max_retries=max(1, len(c.urls)),
             retry_on_timeout=False,
             pool_maxsize=32,
             **auth,
@@ -62,9 +62,9 @@ class OpenSearchStore(SearchClusterStore):
             return self._status_error(exc.status_code, str(exc))
         return None
 
-    def _wait_for_index(self, physical: str) -> None:
+    def _health(self, physical: str, status: str) -> None:
         # opensearch-py takes `timeout` (even in params) as its own request timeout; the server's default is 30 s.
-        self._call(self.client.cluster.health, index=physical, params={"wait_for_status": "yellow"})
+        self._call(self.client.cluster.health, index=physical, params={"wait_for_status": status})
 
     def plugins(self) -> frozenset[str]:
         if self._plugins is None:
@@ -134,16 +134,14 @@ class OpenSearchStore(SearchClusterStore):
         return body
 
     def engine_fusion_preferred(self, physical: str) -> bool:
-        """On a one-shard index OpenSearch's hybrid query fetches every candidate of both legs
-        before it fuses (the fetch phase runs inside the query phase there): measured on NFCorpus,
-        45.6 ms against 10.4 ms for client-side fusion. From two shards on it is the cheaper one
-        (7.1 against 12.1 ms). benchmarks/README.md, section 2."""
-        if "engine_fusion" not in self.capabilities():
-            return False
-        if physical not in self._shards:
-            settings = self._call(self.client.indices.get_settings, index=physical, name="index.number_of_shards")
-            self._shards[physical] = min(int(body["settings"]["index"]["number_of_shards"]) for body in settings.values())
-        return self._shards[physical] >= 2
+        """Never, on OpenSearch 2.19: on a one-shard index its hybrid query fetches every candidate
+        of both legs before it fuses (45.6 ms against 10.4 ms client-side on NFCorpus,
+        benchmarks/README.md section 2); from two shards on it is cheaper (7.1 against 12.1 ms),
+        but it cannot run as dfs_query_then_fetch (neural-search#1490: the fusion step is skipped
+        and hits come back unfused), so its BM25 leg scores with each shard's own term statistics
+        while bm25() and client-side fusion use the whole index's. Asked for explicitly
+        (fusion_at="engine") it still runs; docs/fusion.md says what differs."""
+        return False
 
     def ensure_pipeline(self, fusion: FusionSpec, weights: tuple[float, float]) -> str:
         """Creates (once) the search pipeline for this fusion; its name carries a digest of the body.
@@ -165,7 +163,8 @@ class OpenSearchStore(SearchClusterStore):
         """The neural-search plugin's `hybrid` query: the sub-queries exactly as bm25() and knn()
         run them, each `pagination_depth` deep, fused by the search pipeline. Per-leg scores come
         only from OpenSearch's explanation (the hybrid_score_explanation processor), which costs
-        several times the search itself, so only with explain=True."""
+        several times the search itself, so only with explain=True. Never dfs_query_then_fetch
+        (see engine_fusion_preferred): on several shards the BM25 leg uses per-shard statistics."""
         problem = self.engine_fusion_problem(physical, fusion, weights)
         if problem:
             raise CapabilityError(problem)
@@ -179,7 +178,7 @@ class OpenSearchStore(SearchClusterStore):
         if explain:
             body["explain"] = True
         response = self._call(
-            self.client.search, index=physical, body={"_source": {"excludes": SOURCE_EXCLUDES}, **body}, params={"search_pipeline": pipeline}
+            self.client.search, index=physical, body={"_source": {"excludes": SOURCE_EXCLUDES}, **body}, params={"search_pipeline": pipeline, "allow_partial_search_results": "false"}
         )
         return [
             HybridHit.of(self._hit(raw), explained_legs(raw["_explanation"], fusion) if explain else {}) for raw in response["hits"]["hits"]
@@ -194,7 +193,7 @@ class OpenSearchStore(SearchClusterStore):
         knn["knn"]["vector"]["boost"] = weights[1]
         query = bm25_query(text, filters)
         query["bool"]["boost"] = weights[0]
-        return self._search(physical, {"size": k, "query": {"bool": {"should": [query, knn]}}})
+        return self._search(physical, {"size": k, "query": {"bool": {"should": [query, knn]}}, "sort": TIEBREAK}, **SCORED)
 
 
 def explained_legs(explanation: dict, fusion: FusionSpec) -> dict[str, LegScore | None]:

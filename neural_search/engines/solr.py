@@ -1,9 +1,12 @@
-"""Solr adapter (pysolr against a standalone Solr 9.10 with the project's `neural_search` configset).
+"""Solr adapter (HTTP against Solr 9.10 with the project's `neural_search` configset), standalone
+or SolrCloud: the mode is what the node's /admin/info/system says, not a setting.
 
 Standalone Solr has no aliases, so a logical name is a core and a rebuild is a core SWAP: the new
 version is built in its own core, then swapped with the live one (names trade places, the data
 stays put), and the core now holding the old data is unloaded. The model fingerprint is a core
-property, served back by the configset's `/neural-search/meta` handler.
+property, served back by the configset's `/neural-search/meta` handler. In SolrCloud a logical
+name is a collection alias instead (solr_cloud.py), and requests are spread over the live nodes
+with failover (solr_nodes.py).
 
 User text only ever reaches Solr as the value of a dereferenced parameter (`v=$qq`), with every
 query-syntax character escaped and field queries switched off (`uf=-*`), so it can never open
@@ -23,9 +26,18 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import TRANSIENT_STATUSES, AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
 from ..fusion import FusionSpec
-from .base import FilterClause, HybridHit, IndexedDoc, RawHit, WriteResult, capabilities_for, reported_legs
+from .base import FilterClause, HybridHit, IndexedDoc, IndexLayout, RawHit, WriteResult, capabilities_for, reported_legs
+from .solr_cloud import ADMIN_TIMEOUT_SECONDS, SolrCloudAdmin
+from .solr_nodes import NodePool
 
 CONFIGSET = "neural_search"
+# Equal scores in id order: each copy of a shard numbers its documents its own way, so without
+# this, ties would come back in a different order from one request (and replica) to the next,
+# and pages of a ranking could repeat or skip a document. The plugin's legs sort the same way.
+TIEBREAK = "score desc,id asc"
+# A node that does not accept a connection within this is taken for down and the next one tried;
+# waiting the whole request timeout for it would make a lost node cost every request 30 s.
+CONNECT_TIMEOUT_SECONDS = 5.0
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
 _SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/&|])')
 _OPERATORS = re.compile(r"\b(AND|OR|NOT|TO)\b")
@@ -111,15 +123,20 @@ class SolrStore:
     engine = "solr"
     in_process = False
 
-    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, **connection):
+    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None, **connection):
         if config is None:
             config = EngineConfig.from_env(self.engine, url=url, **connection)
         elif url or connection:
             raise ConfigurationError("pass either config= or url=/credentials, not both")
+        if layout is not None and not isinstance(layout, IndexLayout):
+            raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
         self.config = config
+        self.default_layout = layout or IndexLayout()
+        self.nodes = NodePool(config.urls or (config.url,), engine=self.engine)
         self._session = None
         self._version: str | None = None
-        self._cores: dict[str, Any] = {}
+        self._mode: str | None = None
+        self._cloud: SolrCloudAdmin | None = None
         self._plugin_info: dict[str, dict | None] = {}
         self._lock = threading.Lock()
 
@@ -145,39 +162,55 @@ class SolrStore:
                     from requests.adapters import HTTPAdapter
 
                     session = requests.Session()
-                    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
-                    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+                    session.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
+                    session.mount("https://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
                     if self.config.username is not None:
                         session.auth = (self.config.username, self.config.password)
                     session.verify = self.config.ca_certs or self.config.verify_certs
                     self._session = session
         return self._session
 
-    def core(self, name: str):
-        """A pysolr client for one core (sharing this store's session and its connection pool)."""
-        client = self._cores.get(name)
-        if client is None:
-            import pysolr
-
-            client = pysolr.Solr(
-                f"{self.config.url}/{name}", session=self.session, timeout=self.config.timeout, always_commit=False, verify=self._verify,
-            )
-            self._cores[name] = client
-        return client
-
-    def _request(self, method: str, path: str, *, params: dict | None = None, json_body: Any = None, data: dict | None = None) -> dict:
+    def _request(
+        self, method: str, path: str, *, params: dict | None = None, json_body: Any = None, data: dict | None = None,
+        content: bytes | None = None, content_type: str | None = None, timeout: float | None = None, missing: bool | None = None,
+    ) -> dict:
+        """One request to whichever node is next in turn, moving on to the next node when one
+        cannot be connected to; HTTP error statuses are answers, mapped, never retried here."""
         import requests
 
-        params = {"wt": "json", **(params or {})}
+        if self._mode == "solrcloud" and self.nodes.refresh_due():
+            self._refresh_nodes()
+        send = dict(params=params, json_body=json_body, data=data, content=content, content_type=content_type, timeout=timeout)
+        response = self.nodes.call(lambda base: self._send(base, method, path, **send), failover=(requests.ConnectionError,))
+        return self._answer(response, method, path, missing)
+
+    def _request_at(self, base: str, method: str, path: str, *, params: dict | None = None) -> dict:
+        """A request to one given node (a core's own node: CoreAdmin STATUS of a shard leader)."""
+        import requests
+
         try:
-            response = self.session.request(
-                method, f"{self.config.url}{path}", params=params, json=json_body, data=data, timeout=self.config.timeout,
-                verify=self._verify,
-            )
+            response = self._send(base, method, path, params=params)
         except requests.ConnectionError as exc:
-            raise EngineUnavailable(self.engine, self.config.url, type(exc).__name__) from exc
+            raise EngineUnavailable(self.engine, base, type(exc).__name__) from exc
+        return self._answer(response, method, path, None)
+
+    def _send(self, base: str, method: str, path: str, *, params=None, json_body=None, data=None, content=None, content_type=None, timeout=None):
+        import requests
+
+        timeout = timeout or self.config.timeout
+        try:
+            return self.session.request(
+                method, f"{base}{path}", params={"wt": "json", **(params or {})}, json=json_body, data=content if content is not None else data,
+                headers={"Content-Type": content_type} if content_type else None,
+                timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout), verify=self._verify,
+            )
+        except requests.ConnectionError:
+            raise  # the node pool's to handle: try the next node
         except requests.Timeout as exc:
-            raise TransientEngineError(None, f"solr timed out after {self.config.timeout} s") from exc
+            # Read timeout: the node got the request and may still be running it; not a failover case.
+            raise TransientEngineError(None, f"solr timed out after {timeout} s") from exc
+
+    def _answer(self, response, method: str, path: str, missing: bool | None) -> dict:
         status = response.status_code
         try:
             body = response.json()
@@ -185,15 +218,14 @@ class SolrStore:
             body = {"error": {"msg": response.text[:500]}}
         if status >= 400:
             text = response.text
-            raise self._status_error(
-                status, (body.get("error") or {}).get("msg") or text[:500], core=path.strip("/").split("/")[0],
-                action=f"{method} {path.split('?')[0]}", missing="not found" in text.lower() or "No such core" in text,
-            )
+            if missing is None:
+                missing = "not found" in text.lower() or "No such core" in text
+            message = (body.get("error") or {}).get("msg") or text[:500]
+            raise self._status_error(status, message, core=path.strip("/").split("/")[0], action=f"{method} {path.split('?')[0]}", missing=missing)
         return body
 
     def _status_error(self, status: int, message: str, *, core: str, action: str, missing: bool) -> Exception:
-        """The error for an HTTP error status from Solr, whether requests (_request) or pysolr
-        (_select) got it. missing: whether a 404 means that `core` does not exist."""
+        """The error for an HTTP error status from Solr. missing: whether a 404 means that `core` does not exist."""
         if status == 401:
             return AuthenticationError(self.engine, self.config.url, 401, "authentication failed (401): check the username/password")
         if status == 403:
@@ -210,36 +242,58 @@ class SolrStore:
         return self._request("GET", "/admin/cores", params=params)
 
     def _select(self, core: str, params: dict) -> dict:
-        """Searches go through pysolr (which POSTs long requests, as vectors need)."""
-        import pysolr
+        # Always POSTed (form-encoded): a kNN query carries the whole vector, too long for a URL.
+        return self._request("POST", f"/{core}/select", data=params, missing=True)
 
-        params = dict(params)
-        q = params.pop("q")
+    # -- mode ---------------------------------------------------------------------------------
+    def _system_info(self) -> dict:
+        info = self._request("GET", "/admin/info/system")
+        self._version = info["lucene"]["solr-spec-version"]
+        self._mode = "solrcloud" if info.get("mode") == "solrcloud" else "standalone"
+        return info
+
+    @property
+    def mode(self) -> str:
+        """"solrcloud" or "standalone", as the first node that answers reports it (cached)."""
+        if self._mode is None:
+            self._system_info()
+        return self._mode
+
+    @property
+    def cloud(self) -> SolrCloudAdmin | None:
+        """The SolrCloud admin calls, or None on a standalone Solr."""
+        if self.mode != "solrcloud":
+            return None
+        if self._cloud is None:
+            self._cloud = SolrCloudAdmin(self._request, self._request_at)
+        return self._cloud
+
+    def _refresh_nodes(self) -> None:
+        # Marked first, so that concurrent requests do not all refresh at once; a failed refresh
+        # keeps the nodes known so far (the next one is due in LIVE_NODES_REFRESH_SECONDS).
+        self.nodes.refreshing()
         try:
-            return self.core(core).search(q, **params).raw_response
-        except pysolr.SolrError as exc:
-            message = str(exc)
-            if "Failed to connect" in message or "Connection" in message and "refused" in message:
-                raise EngineUnavailable(self.engine, self.config.url, "connection refused") from exc
-            if "timed out" in message.lower():
-                raise TransientEngineError(None, "solr search timed out") from exc
-            status = re.search(r"HTTP (\d{3})", message)
-            raise self._status_error(
-                int(status.group(1)) if status else 500, message.replace(self.config.url, "<solr>")[:500], core=core,
-                action=f"search {core!r}", missing=True,
-            ) from exc
+            live = self.cloud.live_nodes()
+        except (EngineUnavailable, TransientEngineError, SolrRequestError):
+            return
+        self.nodes.set_live(live)
 
     # -- index management ---------------------------------------------------------------------
     def describe(self) -> dict:
-        info = self._request("GET", "/admin/info/system")
-        return {"engine": self.engine, "url": self.config.url, "version": info["lucene"]["solr-spec-version"]}
+        info = self._system_info()
+        described = {"engine": self.engine, "url": self.config.url, "version": self._version, "mode": self._mode}
+        if self._mode == "solrcloud":
+            live = self.cloud.live_nodes()
+            self.nodes.set_live(live)
+            described.update(live_nodes=len(live), zk_host=info.get("zkHost"))
+        return described
 
     # {!knn} arrived in 9.0; fq as a kNN pre-filter in 9.1.
     CAPABILITY_VERSIONS = {"knn": (9, 0), "knn_prefilter": (9, 1), "rawsum_hybrid": (9, 0)}
 
     def version(self) -> str:
         if self._version is None:
-            self._version = self.describe()["version"]
+            self._system_info()
         return self._version
 
     def capabilities(self) -> frozenset[str]:
@@ -249,12 +303,33 @@ class SolrStore:
         return self._admin(action="STATUS", core=name).get("status", {}).get(name) or {}
 
     def resolve(self, name: str) -> str | None:
+        if self.cloud:
+            return self.cloud.resolve(name)
         return name if self._status(name) else None
 
-    def create_physical(self, physical: str, *, fingerprint: dict) -> None:
+    def _properties(self, fingerprint: dict, layout: IndexLayout) -> dict[str, str]:
         similarity = SIMILARITIES.get(fingerprint["similarity"])
         if similarity is None:
             raise ConfigurationError(f"Solr cannot index vectors with similarity {fingerprint['similarity']!r}")
+        return {
+            "neural_search.vector_dimension": str(int(fingerprint["dimension"])),
+            "neural_search.similarity": similarity,
+            "neural_search.fingerprint": fingerprint_property(fingerprint),
+            "neural_search.layout": SolrCloudAdmin.layout_property(layout),
+        }
+
+    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+        layout = layout or self.default_layout
+        properties = self._properties(fingerprint, layout)
+        if self.cloud:
+            self.cloud.create(physical, layout=layout, properties=properties)
+            return
+        if layout.shards != 1 or layout.replicas:
+            raise ConfigurationError(
+                f"{self.config.url} is a standalone Solr, which keeps an index in one core on one node (asked for "
+                f"{layout.shards} shard(s), {layout.replicas} replica(s)); run SolrCloud for shards and replicas, "
+                f"or index with --shards 1 --replicas 0"
+            )
         if self._status(physical):
             raise ConfigurationError(f"a Solr core named {physical!r} already exists")
         # A unique instanceDir: after SWAPs core names and folders differ, and a CREATE that
@@ -264,16 +339,21 @@ class SolrStore:
             name=physical,
             instanceDir=f"{physical}__{uuid.uuid4().hex[:12]}",
             configSet=CONFIGSET,
-            **{
-                "property.neural_search.vector_dimension": str(int(fingerprint["dimension"])),
-                "property.neural_search.similarity": similarity,
-                "property.neural_search.fingerprint": fingerprint_property(fingerprint),
-            },
+            **{f"property.{key}": value for key, value in properties.items()},
         )
 
+    def layout(self, physical: str) -> IndexLayout:
+        if self.cloud:
+            return self.cloud.layout(physical)
+        if not self._status(physical):
+            raise IndexNotFound(self.engine, physical)
+        return IndexLayout(1, 0)
+
     def serves(self, name: str, physical: str) -> bool:
-        """RENAME and SWAP move core names, never folders: `name` serves the data built under
-        `physical` once its instanceDir is the unique one create_physical gave `physical`."""
+        """Standalone: RENAME and SWAP move core names, never folders: `name` serves the data built
+        under `physical` once its instanceDir is the unique one create_physical gave `physical`."""
+        if self.cloud:
+            return self.cloud.serves(name, physical) or (name == physical and self.cloud.resolve(name) == physical)
         status = self._status(name)
         if name == physical:
             return bool(status)
@@ -282,21 +362,24 @@ class SolrStore:
     def publish(self, name: str, physical: str) -> str | None:
         if name == physical:
             return None
+        if self.cloud:
+            return self.cloud.publish(name, physical)
         if self.serves(name, physical):
             # Sent again after it went through: a SWAP left the previous data under `physical`, a RENAME nothing.
             return physical if self._status(physical) else None
         if not self._status(name):
             self._admin(action="RENAME", core=physical, other=name)
-            self._cores.pop(physical, None)
             return None
         self._admin(action="SWAP", core=name, other=physical)
         # `physical` now names the core holding the previous data.
         return physical
 
     def drop(self, physical: str) -> None:
-        if self._status(physical):
+        self._plugin_info.pop(physical, None)
+        if self.cloud:
+            self.cloud.delete(physical)
+        elif self._status(physical):
             self._admin(action="UNLOAD", core=physical, deleteInstanceDir="true")
-        self._cores.pop(physical, None)
 
     def get_fingerprint(self, physical: str) -> dict | None:
         params = self._request("GET", f"/{physical}/neural-search/meta").get("params", {})
@@ -351,6 +434,8 @@ class SolrStore:
             cursor = body["nextCursorMark"]
 
     def size_bytes(self, physical: str) -> int:
+        if self.cloud:
+            return self.cloud.size_bytes(physical)
         return int(self._status(physical).get("index", {}).get("sizeInBytes", 0))
 
     def get(self, physical: str, doc_id: str) -> RawHit | None:
@@ -367,7 +452,7 @@ class SolrStore:
     def _search(self, physical: str, params: dict, filters: Sequence[FilterClause], ids_only: bool = False) -> list[RawHit]:
         fqs, fparams = filter_params(filters)
         fl = "id,score" if ids_only else "id,title,text,metadata_json,score"
-        body = self._select(physical, {**params, **fparams, "fq": fqs, "fl": fl})
+        body = self._select(physical, {**params, **fparams, "fq": fqs, "fl": fl, "sort": TIEBREAK})
         if ids_only:
             return [RawHit(d["id"], float(d.get("score", 0.0))) for d in body["response"]["docs"]]
         return [self._hit(d) for d in body["response"]["docs"]]
@@ -474,18 +559,16 @@ class SolrStore:
 
     def clear_caches(self, physical: str) -> None:
         # Solr has no call that empties a core's queryResultCache and filterCache; reloading the
-        # core opens a new searcher with empty caches. A reload can outlast a search, hence its timeout.
-        response = self.session.get(
-            f"{self.config.url}/admin/cores", params={"action": "RELOAD", "core": physical, "wt": "json"},
-            timeout=max(120.0, self.config.timeout), verify=self._verify,
-        )
-        response.raise_for_status()
+        # core (SolrCloud: every replica of the collection) opens new searchers with empty caches.
+        if self.cloud:
+            self.cloud.reload(physical)
+            return
+        self._request("GET", "/admin/cores", params={"action": "RELOAD", "core": physical}, timeout=max(ADMIN_TIMEOUT_SECONDS, self.config.timeout))
 
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
             self._session = None
-            self._cores.clear()
 
 
 class SolrRequestError(Exception):

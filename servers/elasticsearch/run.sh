@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# run.sh HOME_DIR DATA_DIR PORT HEAP
+# run.sh HOME_DIR DATA_DIR PORT HEAP [SETTING=VALUE ...]
 #
 # Execs Elasticsearch in the foreground (see servers/CONTRACT.md): 127.0.0.1 only, HTTP on PORT,
 # single node, security off, heap HEAP (e.g. 512m). HOME_DIR must have been made by prepare.sh.
+#
+# Optional SETTING=VALUE arguments (servers/cluster.py uses them for cluster nodes) are passed as
+# `-E SETTING=VALUE` and win over the defaults here and in config/elasticsearch.yml, e.g.
+# discovery.type=multi-node, node.name=..., transport.port=..., path.logs=DIR (default
+# HOME_DIR/logs). NEURAL_SEARCH_ELASTICSEARCH_TMPDIR moves ES_TMPDIR (default HOME_DIR/tmp): nodes
+# sharing one HOME_DIR need their own. Without extra arguments nothing changes.
 #
 # Elasticsearch refuses to run as root: when started as root this script creates (once) the system
 # user "neuralsearch", hands HOME_DIR and DATA_DIR to it and execs the JVM as that user with
@@ -14,8 +20,13 @@ set -euo pipefail
 
 die() { echo "elasticsearch/run.sh: error: $*" >&2; exit 1; }
 
-[ $# -eq 4 ] || die "usage: $0 HOME_DIR DATA_DIR PORT HEAP"
+[ $# -ge 4 ] || die "usage: $0 HOME_DIR DATA_DIR PORT HEAP [SETTING=VALUE ...]"
 HOME_DIR="$1"; DATA_DIR="$2"; PORT="$3"; HEAP="$4"
+shift 4
+EXTRA=("$@")
+for kv in "${EXTRA[@]}"; do
+  [[ "$kv" =~ ^[A-Za-z][A-Za-z0-9_.-]*=.+$ ]] || die "extra arguments must look like setting=value, got '$kv'"
+done
 RUN_USER=neuralsearch
 
 [[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "PORT must be a port number, got '$PORT'"
@@ -41,13 +52,24 @@ unset JAVA_HOME JAVA_TOOL_OPTIONS _JAVA_OPTIONS JAVA_OPTS ES_PATH_CONF
 # -XX:-AlwaysPreTouch: do not fault in the whole heap up front (Elasticsearch turns it on), so the
 # resident size follows what is used; the rest of the JVM options are Elasticsearch's defaults.
 export ES_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP -XX:-AlwaysPreTouch"
-export ES_TMPDIR="$HOME_DIR/tmp"
+export ES_TMPDIR="${NEURAL_SEARCH_ELASTICSEARCH_TMPDIR:-$HOME_DIR/tmp}"
 mkdir -p "$ES_TMPDIR"
-ES_ARGS=(
-  -E "http.port=$PORT"
-  -E "path.data=$DATA_DIR"
-  -E "path.logs=$HOME_DIR/logs"
-)
+ES_TMPDIR="$(cd "$ES_TMPDIR" && pwd)"
+# Elasticsearch refuses a setting given twice on the command line, so an extra argument replaces
+# the default of the same name instead of being appended after it.
+declare -A SETTINGS=([http.port]="$PORT" [path.data]="$DATA_DIR" [path.logs]="$HOME_DIR/logs")
+ORDER=(http.port path.data path.logs)
+for kv in "${EXTRA[@]}"; do
+  key="${kv%%=*}"
+  [ -n "${SETTINGS[$key]+x}" ] || ORDER+=("$key")
+  SETTINGS[$key]="${kv#*=}"
+done
+LOG_DIR="${SETTINGS[path.logs]}"
+mkdir -p "$LOG_DIR"
+LOG_DIR="$(cd "$LOG_DIR" && pwd)"
+SETTINGS[path.logs]="$LOG_DIR"
+ES_ARGS=()
+for key in "${ORDER[@]}"; do ES_ARGS+=(-E "$key=${SETTINGS[$key]}"); done
 
 # --- drop root ----------------------------------------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
@@ -58,15 +80,16 @@ if [ "$(id -u)" -eq 0 ]; then
       --shell /usr/sbin/nologin "$RUN_USER" 2>/dev/null || id -u "$RUN_USER" >/dev/null 2>&1 \
       || die "could not create system user $RUN_USER"
   fi
-  for d in "$HOME_DIR" "$DATA_DIR"; do
+  # (a per-node log or tmp directory outside HOME_DIR is handed over too)
+  for d in "$HOME_DIR" "$DATA_DIR" "$LOG_DIR" "$ES_TMPDIR"; do
     if [ -n "$(find "$d" \( ! -user "$RUN_USER" -o ! -group "$RUN_USER" \) -print -quit)" ]; then
       chown -R "$RUN_USER:$RUN_USER" "$d"
     fi
   done
   command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is needed to drop root privileges"
   DROP=(setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups --)
-  "${DROP[@]}" test -x "$HOME_DIR/bin/elasticsearch" -a -w "$DATA_DIR" \
-    || die "user $RUN_USER cannot reach $HOME_DIR or $DATA_DIR (a parent directory is not world-searchable?)"
+  "${DROP[@]}" test -x "$HOME_DIR/bin/elasticsearch" -a -w "$DATA_DIR" -a -w "$LOG_DIR" -a -w "$ES_TMPDIR" \
+    || die "user $RUN_USER cannot reach $HOME_DIR, $DATA_DIR, $LOG_DIR or $ES_TMPDIR (a parent directory is not world-searchable?)"
   exec "${DROP[@]}" env HOME="$HOME_DIR" USER="$RUN_USER" LOGNAME="$RUN_USER" \
     "$HOME_DIR/bin/elasticsearch" "${ES_ARGS[@]}"
 fi

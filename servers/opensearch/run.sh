@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# run.sh HOME_DIR DATA_DIR PORT HEAP
+# run.sh HOME_DIR DATA_DIR PORT HEAP [SETTING=VALUE ...]
 #
 # Execs OpenSearch (prepared by prepare.sh in HOME_DIR) in the foreground: single node, bound to
 # 127.0.0.1, HTTP on PORT, transport on $NEURAL_SEARCH_OPENSEARCH_TRANSPORT_PORT (default 9311),
 # no security plugin, heap HEAP (e.g. 512m). Data in DATA_DIR; OpenSearch's own log files and its
 # temporary directory go next to DATA_DIR (DATA_DIR/../logs, DATA_DIR/../tmp).
+#
+# Optional SETTING=VALUE arguments (servers/cluster.py uses them for cluster nodes) are passed as
+# -ESETTING=VALUE and win over the defaults here and in config/opensearch.yml, e.g.
+# discovery.type=zen, node.name=..., cluster.initial_cluster_manager_nodes=... Without extra
+# arguments nothing changes.
 #
 # OpenSearch refuses to run as root. When started as root, this script creates (once, race-safe)
 # the system user "neuralsearch", hands HOME_DIR, DATA_DIR and the log/tmp directories to it, and
@@ -13,8 +18,13 @@ set -euo pipefail
 
 die() { echo "opensearch/run.sh: $*" >&2; exit 1; }
 
-[ $# -eq 4 ] || die "usage: run.sh HOME_DIR DATA_DIR PORT HEAP"
+[ $# -ge 4 ] || die "usage: run.sh HOME_DIR DATA_DIR PORT HEAP [SETTING=VALUE ...]"
 HOME_DIR=$1 DATA_DIR=$2 PORT=$3 HEAP=$4
+shift 4
+EXTRA=("$@")
+for kv in "${EXTRA[@]}"; do
+    [[ "$kv" =~ ^[A-Za-z][A-Za-z0-9_.-]*=.+$ ]] || die "extra arguments must look like setting=value, got '$kv'"
+done
 RUN_USER=neuralsearch
 TRANSPORT_PORT=${NEURAL_SEARCH_OPENSEARCH_TRANSPORT_PORT:-9311}
 
@@ -90,12 +100,17 @@ give_to_user() {  # chown -R only what is not owned by the user yet (cheap on la
 }
 
 # Settings for this run; static ones are in HOME_DIR/config/opensearch.yml (prepare.sh).
-ARGS=(
-    -Ehttp.port="$PORT"
-    -Etransport.port="$TRANSPORT_PORT"
-    -Epath.data="$DATA_DIR"
-    -Epath.logs="$LOG_DIR"
-)
+# OpenSearch refuses a setting given twice on the command line, so an extra argument replaces the
+# default of the same name instead of being appended after it.
+declare -A SETTINGS=([http.port]="$PORT" [transport.port]="$TRANSPORT_PORT" [path.data]="$DATA_DIR" [path.logs]="$LOG_DIR")
+ORDER=(http.port transport.port path.data path.logs)
+for kv in "${EXTRA[@]}"; do
+    key=${kv%%=*}
+    [ -n "${SETTINGS[$key]+x}" ] || ORDER+=("$key")
+    SETTINGS[$key]=${kv#*=}
+done
+ARGS=()
+for key in "${ORDER[@]}"; do ARGS+=("-E$key=${SETTINGS[$key]}"); done
 export OPENSEARCH_JAVA_HOME="$JDK"
 export OPENSEARCH_PATH_CONF="$HOME_DIR/config"
 export OPENSEARCH_TMPDIR="$TMP_DIR"

@@ -73,6 +73,9 @@ final class LegQueries {
     params.set(CommonParams.START, 0);
     params.set(CommonParams.ROWS, hybrid.depth());
     params.set(CommonParams.FL, keyField + ",score");
+    // Equal scores in key order, as the client's own searches: each replica numbers its documents
+    // its own way, so Lucene's doc-id tie order would differ from one replica to the next.
+    params.set(CommonParams.SORT, "score desc," + keyField + " asc");
     return params;
   }
 

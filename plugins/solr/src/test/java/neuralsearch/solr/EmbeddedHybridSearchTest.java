@@ -126,6 +126,7 @@ class EmbeddedHybridSearchTest {
     ModifiableSolrParams params = new ModifiableSolrParams();
     params.set("q", q);
     params.set("rows", 100);
+    params.set("sort", "score desc,id asc"); // as the Python client sorts its legs
     params.set("fl", "id,score");
     extra.forEach(params::set);
     if (fq.length > 0) {

@@ -76,10 +76,12 @@ class LegQueriesTest {
       assertArrayEquals(new String[] {"{!term f=meta_genre_s v=$fv0_0}", "meta_year_l:[2000 TO *]"}, leg.getParams("fq"));
       assertEquals("scifi", leg.get("fv0_0"));
       assertEquals("2", leg.get("mm"));
-      for (String dropped : List.of("text", "vector", "depth", "fusion", "weights", "describe", "sort", "wt", "facet",
+      for (String dropped : List.of("text", "vector", "depth", "fusion", "weights", "describe", "wt", "facet",
           "facet.field", "group", "cursorMark", "debugQuery")) {
         assertNull(leg.get(dropped), dropped);
       }
+      // The request's own sort (id asc) is replaced: a leg ranks by score, ties in key order.
+      assertEquals("score desc,id asc", leg.get("sort"));
     }
   }
 

@@ -126,11 +126,14 @@ public final class HybridRetrieverBuilder extends CompoundRetrieverBuilder<Hybri
     return LegFusion.fuse(rankResults, options, rankWindowSize, minScore);
   }
 
-  /** Linear fusion needs each leg's raw scores, also when a leg brings its own sort. */
+  /**
+   * Linear fusion needs each leg's raw scores, also when a leg brings its own sort; the mark makes
+   * {@link LegsDfsFilter} run the leg with index-wide term statistics.
+   */
   @Override
   protected SearchSourceBuilder finalizeSourceBuilder(SearchSourceBuilder sourceBuilder) {
     sourceBuilder.trackScores(true);
-    return sourceBuilder;
+    return LegsDfsFilter.mark(sourceBuilder);
   }
 
   @Override

@@ -145,4 +145,12 @@ class HybridRetrieverBuilderTest {
       return builder.clone(legs, filters);
     }
   }
+
+  @Test
+  void everyLegSourceIsMarkedForIndexWideStatisticsAndKeepsItsScores() throws IOException {
+    HybridRetrieverBuilder retriever = parse(LEGS);
+    SearchSourceBuilder leg = retriever.finalizeSourceBuilder(new SearchSourceBuilder().query(new MatchAllQueryBuilder()));
+    assertTrue(leg.stats().contains(LegsDfsFilter.MARK), String.valueOf(leg.stats()));
+    assertTrue(leg.trackScores());
+  }
 }
