@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if base is None or entry.get("status") != "ok":
             continue
         layout = entry.get("layout") or {}
-        shape = f"{layout.get('shards', '?')} × {layout.get('replicas', '?')} ({entry.get('nodes') or 1} nodes)"
+        nodes = entry.get("nodes") or 1
+        shape = f"{layout.get('shards', '?')} × {layout.get('replicas', '?')} ({nodes} node{'s' if nodes != 1 else ''})"
         recall = entry.get("ann_recall@10")
         if engine != "embedded" and recall is not None and recall < args.min_recall:
             problems.append(f"{engine}: ANN recall@10 {recall:.3f} < {args.min_recall}")

@@ -129,6 +129,8 @@ class Indexer:
                     "Nothing was written. Use --model with the index's model, or --recreate to rebuild the "
                     "index with this model (the old index keeps serving until the new one is complete).",
                 )
+            if self.layout is not None:
+                self._check_layout(engine, name, current)
             return current, False, None, False
         return new_physical_name(name), True, current, True
 
@@ -232,8 +234,6 @@ class Indexer:
             dead_letter.truncate(checkpoint.dead_letter_bytes)
         if create:
             engine.create_physical(physical, fingerprint=fingerprint, layout=self.layout)
-        elif self.layout is not None:
-            self._check_layout(engine, name, physical)
 
         resumed_from, previous_seconds = checkpoint.position, checkpoint.seconds
         writer = BulkWriter(

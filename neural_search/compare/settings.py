@@ -138,6 +138,11 @@ def canonical_command(args: argparse.Namespace, engines: list[str], modes: list[
         parts += ["--max-queries", str(args.max_queries)]
     if args.model != DEFAULT_MODEL:
         parts += ["--model", args.model]
+    if getattr(args, "cluster", False):
+        parts.append("--cluster")
+    for flag in ("shards", "replicas"):
+        if getattr(args, flag, None) is not None:
+            parts += [f"--{flag}", str(getattr(args, flag))]
     if args.index_prefix != "cmp":
         parts += ["--index-prefix", args.index_prefix]
     if args.encode_sample != 200:
