@@ -69,6 +69,11 @@ def _layout(args: argparse.Namespace):
     return IndexLayout(1 if shards is None else shards, replicas)
 
 
+def _add_compare_engine_arguments(p: argparse.ArgumentParser) -> None:
+    add_engine_arguments(p)
+    add_layout_arguments(p)
+
+
 def add_layout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=int, default=None, help="primary shards of a new index (default 1; Elasticsearch, OpenSearch, SolrCloud)")
     p.add_argument(
@@ -260,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     # compare never imports this module: it is handed what it needs from here.
-    add_compare_parser(sub, add_engine_arguments=lambda p: (add_engine_arguments(p), add_layout_arguments(p)), state_dir=default_state_dir(), open_store=open_store_from_args)
+    add_compare_parser(sub, add_engine_arguments=_add_compare_engine_arguments, state_dir=default_state_dir(), open_store=open_store_from_args)
     return parser
 
 

@@ -284,7 +284,7 @@ class Indexer:
         """A layout asked for on a run that adds to an existing index must be that index's: shards
         are fixed when an index is made, and a run that says --shards 4 should not quietly write 1."""
         have = engine.layout(physical)
-        if have.shards != self.layout.shards or (self.layout.replicas is not None and have.replicas != self.layout.replicas):
+        if not self.layout.fits(have):
             raise ConfigurationError(
                 f"{name!r} ({physical}) has {have.shards} shard(s) and {have.replicas} replica(s), not the "
                 f"{self.layout.shards} shard(s)/{self.layout.replicas if self.layout.replicas is not None else 'default'} replica(s) asked for. "

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -95,15 +93,6 @@ class Node(manage.Engine):
     def node_name(self) -> str:
         return f"{NODE_PREFIX[self.name]}{self.index}"
 
-    def pid(self) -> int | None:
-        pid = super().pid()
-        try:  # a killed JVM nobody has reaped yet still passes kill(pid, 0)
-            if pid and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return None
-        except (OSError, IndexError):
-            pass
-        return pid
-
     def answers(self) -> bool:
         """HTTP answers at all (the node may not have joined a cluster yet)."""
         path = "/solr/admin/info/system?wt=json" if self.name == "solr" else "/"
@@ -145,12 +134,6 @@ class Node(manage.Engine):
 def nodes_of(engine: str, only: int | None = None) -> list[Node]:
     indexes = [only] if only else range(1, len(CLUSTER_PORTS[engine]) + 1)
     return [Node(engine, index=i) for i in indexes]
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def rss_mib(pid: int) -> float | None:
@@ -202,7 +185,7 @@ def launch(node: Node) -> subprocess.Popen | None:
         print(f"[{node.label}] already running (pid {pid}) at {node.url}", flush=True)
         return None
     for port in (node.port, node.transport_port):
-        if port and not port_free(port):
+        if port and manage.port_in_use(port):
             raise ClusterError(f"[{node.label}] port {port} is already in use by another process; stop that process (e.g. `ss -ltnp | grep {port}`) and run up again")
     args, env = node.run_args()
     data = node.base / "data"
@@ -263,7 +246,7 @@ def wait_for_zookeeper(node1: Node, process: subprocess.Popen | None, timeout: f
     started only once node 1's embedded ZooKeeper listens."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not port_free(ZK_PORT):
+        if manage.port_in_use(ZK_PORT):
             return
         if node1.pid() is None and process is None:
             raise ClusterError(f"[solr node2] needs the ZooKeeper at {ZK_HOST}, which runs inside solr node1, and node1 is down; start it first: python3 servers/cluster.py up solr --node 1")

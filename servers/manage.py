@@ -100,6 +100,11 @@ class Engine:
             return None
         except PermissionError:
             pass
+        try:  # a killed JVM nobody has reaped yet still passes kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        except (OSError, IndexError):
+            pass
         return pid
 
     def get(self, path: str, timeout: float = 3.0):
@@ -114,9 +119,7 @@ class Engine:
             return False
 
     def port_taken(self) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        return port_in_use(self.port)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -142,6 +145,12 @@ class Engine:
             return sorted({f"{row['component']} {row.get('version', '')}".strip() for row in rows})
         except Exception:  # noqa: BLE001
             return []
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class EngineError(RuntimeError):

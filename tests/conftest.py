@@ -29,6 +29,13 @@ def require_engines() -> bool:
     return os.environ.get("NEURAL_SEARCH_REQUIRE_ENGINES", "") not in ("", "0", "false")
 
 
+def unavailable(message: str):
+    """An engine a test needs is not there: skipped, or failed where engines are required (CI)."""
+    if require_engines():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _reachable(engine: str, url: str) -> str | None:
     import requests
 
@@ -113,9 +120,7 @@ def engine_url(engine_urls):
                 f"{engine} is not reachable at {url} ({problem}). Start the engines with `make engines-up` "
                 f"or set NEURAL_SEARCH_{engine.upper()}_URL."
             )
-            if require_engines():
-                pytest.fail(message)
-            pytest.skip(message)
+            unavailable(message)
         return url
 
     return get
@@ -132,13 +137,10 @@ def cluster_urls():
         urls = tuple(u.strip() for u in explicit.split(",")) if explicit else local(engine)
         problems = [f"{url} ({problem})" for url in urls if (problem := _reachable(engine, url))]
         if problems:
-            message = (
+            unavailable(
                 f"the {engine} cluster is not (fully) reachable: {', '.join(problems)}. Start it with `make cluster-up` "
                 f"or set NEURAL_SEARCH_CLUSTER_{engine.upper()}_URL."
             )
-            if require_engines():
-                pytest.fail(message)
-            pytest.skip(message)
         return urls
 
     return get

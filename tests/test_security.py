@@ -32,7 +32,7 @@ from neural_search.indexing import Indexer
 from neural_search.search import SearchClient
 from neural_search.sources import read_jsonl
 
-from .conftest import FILMS, require_engines
+from .conftest import FILMS, unavailable
 from .faults import HttpFaultProxy, SecuredSolr, TcpProxy, free_port, make_test_ca, server_tls_context
 
 SECRET = "s3cr3t-Pa55:w@rd/%"  # characters that need quoting in a URL
@@ -222,9 +222,7 @@ def secured_solr(engine_url, tmp_path_factory):
                        {"indexer": (INDEXER_PASSWORD, ["admin"]), "reader": (READER_PASSWORD, ["reader"])})
     if not solr.prepared():
         message = f"no prepared Solr install at {solr.home}; run `make engines-up` first"
-        if require_engines():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     solr.start()
     yield solr
     solr.stop()

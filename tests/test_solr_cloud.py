@@ -1,13 +1,12 @@
 """The Solr adapter against a real SolrCloud (2 nodes): collections, aliases, shards and replicas,
 exact BM25 across shards, engine-side hybrid equal to client-side, failover between nodes.
 
-Node URLs from NEURAL_SEARCH_SOLR_CLOUD_URL (comma-separated), default the project's local
-cluster (ports 8990, 8991). Unreachable: skipped, or failed with NEURAL_SEARCH_REQUIRE_ENGINES=1.
+Node URLs from the `cluster_urls` fixture (NEURAL_SEARCH_CLUSTER_SOLR_URL, default the project's
+local cluster). Unreachable: skipped, or failed with NEURAL_SEARCH_REQUIRE_ENGINES=1.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 
@@ -20,11 +19,10 @@ from neural_search.errors import ConfigurationError, EngineUnavailable
 from neural_search.search import SearchClient
 
 from .conformance import films_records, run_indexer
-from .conftest import require_engines
+from .conftest import unavailable
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_CLOUD_URLS = "http://127.0.0.1:8990/solr,http://127.0.0.1:8991/solr"
 QUERIES = [
     "ship sinks after hitting an iceberg",
     "cloned dinosaurs escape on an island",
@@ -35,30 +33,15 @@ QUERIES = [
 ]
 
 
-def _unavailable(message: str):
-    if require_engines():
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _probe(url: str) -> dict | None:
-    import requests
-
-    try:
-        response = requests.get(f"{url}/admin/info/system", params={"wt": "json"}, timeout=5)
-        return response.json() if response.status_code == 200 else None
-    except (requests.RequestException, ValueError):
-        return None
-
-
 @pytest.fixture(scope="module")
-def cloud_url() -> str:
-    url = os.environ.get("NEURAL_SEARCH_SOLR_CLOUD_URL") or DEFAULT_CLOUD_URLS
-    infos = [_probe(u.strip()) for u in url.split(",")]
-    if not any(infos):
-        _unavailable(f"no SolrCloud node answers at {url}; start the cluster or set NEURAL_SEARCH_SOLR_CLOUD_URL")
-    if any(info and info.get("mode") != "solrcloud" for info in infos):
-        _unavailable(f"{url} is not a SolrCloud (a node reports mode {[i and i.get('mode') for i in infos]})")
+def cloud_url(cluster_urls) -> str:
+    url = ",".join(cluster_urls("solr"))
+    probe = SolrStore(url=url)
+    try:
+        if probe.mode != "solrcloud":
+            unavailable(f"{url} is not a SolrCloud (it reports mode {probe.mode})")
+    finally:
+        probe.close()
     return url
 
 
@@ -236,11 +219,8 @@ def test_requests_fail_over_from_a_dead_node(cloud_url, sharded, encoder):
         assert all(u in str(info.value) for u in nowhere)
 
 
-def test_standalone_solr_refuses_shards_and_replicas(encoder, index_name):
-    url = os.environ.get("NEURAL_SEARCH_SOLR_URL") or "http://127.0.0.1:8983/solr"
-    info = _probe(url)
-    if info is None or info.get("mode") == "solrcloud":
-        pytest.skip(f"no standalone Solr at {url}")
+def test_standalone_solr_refuses_shards_and_replicas(engine_url, encoder, index_name):
+    url = engine_url("solr")
     store = SolrStore(url=url)
     try:
         assert store.mode == "standalone" and store.describe()["mode"] == "standalone"

@@ -198,8 +198,7 @@ class Comparison:
             reason = "missing"
         elif not same_model(store.get_fingerprint(physical), fingerprint.id):
             reason = "built with another model"
-        elif not _layout_fits(store.layout(physical), store.default_layout):
-            have = store.layout(physical)
+        elif not store.default_layout.fits(have := store.layout(physical)):
             reason = f"has {have.shards} shard(s) and {have.replicas} replica(s), {store.default_layout.shards} shard(s) asked for"
         else:
             count = store.count(physical)
@@ -509,8 +508,3 @@ class Comparison:
                 store.close()
             except Exception:  # closing is best effort: the results are saved
                 pass
-
-
-def _layout_fits(have, wanted) -> bool:
-    """Whether an existing index is spread as asked (replicas None: whatever the engine chose)."""
-    return have.shards == wanted.shards and (wanted.replicas is None or have.replicas == wanted.replicas)

@@ -49,6 +49,11 @@ class IndexLayout:
     def to_dict(self) -> dict:
         return {"shards": self.shards, "replicas": self.replicas}
 
+    def fits(self, have: "IndexLayout") -> bool:
+        """Whether an existing index spread as `have` is what this layout asks for (replicas
+        None: whatever the engine chose)."""
+        return have.shards == self.shards and (self.replicas is None or have.replicas == self.replicas)
+
 
 @dataclass(frozen=True)
 class IndexedDoc:

@@ -41,7 +41,7 @@ class ElasticsearchStore(SearchClusterStore):
             ca_certs=c.ca_certs,
             verify_certs=c.verify_certs,
             request_timeout=c.timeout,
-            max_retries=max(1, len(c.urls)),
+            max_retries=len(c.urls),
             retry_on_timeout=False,
             connections_per_node=32,
             **auth,

@@ -200,14 +200,14 @@ class SearchClusterStore:
             layout=layout,
         )
         self._call(self.client.indices.create, index=physical, body=body)
-        self._wait_for_index(physical)
+        self._wait_for_index(physical, layout.replicas)
 
-    def _wait_for_index(self, physical: str) -> None:
+    def _wait_for_index(self, physical: str, replicas: int | None) -> None:
         """Until every copy that the cluster can place has started: a write before a replica has
         finished its first recovery has no copy to fall back on if the primary's node goes down.
         Green where there are enough data nodes for every copy; else yellow (one node: the
         replicas stay unassigned)."""
-        copies = self.layout(physical).replicas + 1
+        copies = (self.layout(physical).replicas if replicas is None else replicas) + 1
         nodes = int(self._call(self.client.cluster.health)["number_of_data_nodes"])
         if nodes < copies:
             self._health(physical, "yellow")

@@ -43,7 +43,7 @@ class OpenSearchStore(SearchClusterStore):
             verify_certs=c.verify_certs,
             use_ssl=c.url.startswith("https"),
             timeout=c.timeout,
-            max_retries=max(1, len(c.urls)),
+            max_retries=len(c.urls),
             retry_on_timeout=False,
             pool_maxsize=32,
             **auth,

@@ -132,7 +132,7 @@ class SolrStore:
             raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
         self.config = config
         self.default_layout = layout or IndexLayout()
-        self.nodes = NodePool(config.urls or (config.url,), engine=self.engine)
+        self.nodes = NodePool(config.urls, engine=self.engine)
         self._session = None
         self._version: str | None = None
         self._mode: str | None = None
