@@ -69,16 +69,62 @@ bench-index: install engines-up
 bench-search: install engines-up
 	$(PYTHON) benchmarks/bench_search.py --source $(DATASETS)/nfcorpus $(BENCH_SEARCH_ARGS)
 
+# neural-search serve under 16 clients: what HTTP adds over the library call, side by side (benchmarks/README.md, section 3).
+BENCH_SERVE_ARGS ?=
+.PHONY: bench-serve
+bench-serve: install engines-up
+	$(PYTHON) benchmarks/bench_serve.py $(BENCH_SERVE_ARGS)
+
+# Warm-cache indexing vs the engine's own bulk ceiling (benchmarks/bench_write_ceiling.py), and the
+# DBpedia dump path at 1M synthetic lines: RSS and lines/s (benchmarks/bench_dbpedia_dump.py).
+BENCH_WRITE_ARGS ?=
+BENCH_DUMP_ARGS ?= --lines 1000000 --index none
+.PHONY: bench-write bench-dump
+bench-write: install engines-up
+	$(PYTHON) benchmarks/bench_write_ceiling.py --source $(DATASETS)/nfcorpus $(BENCH_WRITE_ARGS)
+
+bench-dump: install
+	$(PYTHON) benchmarks/bench_dbpedia_dump.py $(BENCH_DUMP_ARGS)
+
 bench: bench-index bench-search
 
 # Engine comparison on NFCorpus (test split): every engine, every mode; relevance, latency,
-# throughput and size side by side (docs/compare.md). `make report REPORT_OUT=reports/example`
-# regenerates the committed example; `make report-check` checks relevance against it.
+# throughput and size side by side (docs/compare.md), with the default (english) analysis.
+# `make report REPORT_OUT=reports/example REPORT_ARGS="--analyzer standard"` regenerates the
+# committed standard-analysis example (`make report-check` checks relevance against it);
+# `make report-english` the committed english + best_fields + tuned-profile one (docs/relevance.md).
 REPORT_OUT ?= reports/nfcorpus
+REPORT_ARGS ?=
 report: install engines-up
-	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --out $(REPORT_OUT)
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all $(REPORT_ARGS) --out $(REPORT_OUT)
+
+.PHONY: report-english tune
+report-english: install engines-up
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all,hybrid:profile,hybrid:profile@engine \
+		--analyzer english --fields title,text --tie-breaker 0.5 --profile profiles/nfcorpus-english.json \
+		--concurrency 1 --warmup 5 --out reports/example-english
+
+# The committed profile profiles/nfcorpus-english.json (docs/relevance.md): chosen on the train split only.
+tune: install
+	neural-search index --source $(DATASETS)/nfcorpus --index cmp-nfcorpus-english --analyzer english --quiet
+	neural-search tune --dataset $(DATASETS)/nfcorpus --split train --analyzer english --fields content --fields title,text \
+		--tie-breaker 0.5 --fusions rrf:20,rrf:60,linear:minmax,linear:l2 --bm25-weights 0.3,0.4,0.5,0.6,0.7,0.8 \
+		--depths 100,200 --name nfcorpus-english --out profiles/nfcorpus-english.json
+
+# ANN trade-offs (docs/ann.md): per engine and vector index option, recall@10 against exact kNN,
+# latency and QPS over a sweep of the query depth; `make sweep-synthetic` does the same on 100k
+# generated vectors. Both write where the committed examples are (reports/sweep-*).
+SWEEP_OUT ?= reports/sweep-dbpedia14
+SWEEP_ARGS ?=
+.PHONY: sweep sweep-synthetic
+sweep: install engines-up
+	neural-search compare --sweep --dataset $(DATASETS)/dbpedia14-abstracts-notitle --index-prefix ann-sweep --out $(SWEEP_OUT) $(SWEEP_ARGS)
+
+sweep-synthetic: install engines-up
+	$(PYTHON) benchmarks/ann_synthetic.py --vectors 100000 --depths 10,25,64,160,400 --prefix ann-syn \
+		--options "elasticsearch=hnsw,int8_hnsw;opensearch=hnsw,int8_hnsw;solr=hnsw,byte_hnsw" --out reports/sweep-synthetic-100k $(SWEEP_ARGS)
 
 .PHONY: report-check
 report-check: install engines-up
-	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --concurrency 1 --warmup 0 \
+	neural-search compare --dataset $(DATASETS)/nfcorpus --split test --modes all --analyzer standard --concurrency 1 --warmup 0 \
 		--out reports/nfcorpus-check --expect reports/example/results.json

@@ -31,18 +31,26 @@ class Checkpoint:
     failed: int = 0
     dead_letter_bytes: int = 0
     seconds: float = 0.0
+    skipped_by_cause: dict = field(default_factory=dict)  # bulk.SKIP_CAUSES key -> count
     extra: dict = field(default_factory=dict)
 
-    def advance(self, position: int, *, read: int, indexed: int, skipped: int, failed: int) -> None:
+    def advance(
+        self, position: int, *, read: int, indexed: int, skipped: int, failed: int, skipped_by_cause: dict[str, int] | None = None
+    ) -> None:
         """Counts one more written batch, whose last source record is at `position`. The counts
         live here only, so what a run reports is what its checkpoint saved, resumed or not."""
-        if position < self.position or min(read, indexed, skipped, failed) < 0:
+        causes = skipped_by_cause or {}
+        if position < self.position or min(read, indexed, skipped, failed, *causes.values()) < 0:
             raise ValueError("a checkpoint only moves forward, by non-negative counts")
+        if sum(causes.values()) > skipped:
+            raise ValueError("more skipped documents by cause than skipped documents")
         self.position = position
         self.read += read
         self.indexed += indexed
         self.skipped += skipped
         self.failed += failed
+        for cause, count in causes.items():
+            self.skipped_by_cause[cause] = self.skipped_by_cause.get(cause, 0) + count
 
     def counts(self) -> dict[str, int]:
         return {"read": self.read, "indexed": self.indexed, "skipped": self.skipped, "failed": self.failed}

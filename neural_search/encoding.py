@@ -6,6 +6,7 @@ any other hub name or local path works the same way for users whose machines rea
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -51,6 +52,11 @@ class ModelFingerprint:
     max_seq_length: int
     pooling: str
     normalized: bool
+    # Text put before every query / document (e5's "query: ", bge's instruction): it changes the
+    # vectors, so it is part of the fingerprint; left out of the id when empty, so the ids of
+    # models without prompts stay what they were.
+    query_prompt: str = ""
+    document_prompt: str = ""
 
     @property
     def id(self) -> str:
@@ -66,6 +72,8 @@ class ModelFingerprint:
             "max_seq_length": self.max_seq_length,
             "pooling": self.pooling,
             "normalized": self.normalized,
+            **({"query_prompt": self.query_prompt} if self.query_prompt else {}),
+            **({"document_prompt": self.document_prompt} if self.document_prompt else {}),
         }
 
     def to_dict(self) -> dict:
@@ -73,7 +81,7 @@ class ModelFingerprint:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelFingerprint":
-        fields = {k: data[k] for k in cls.__dataclass_fields__}
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**fields)
 
 
@@ -108,14 +116,27 @@ class Encoder:
         batch_size: int = 32,
         cache: EmbeddingCache | None | bool = None,
         query_cache_size: int = 1024,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
     ):
+        """query_prompt / document_prompt: text put before every query / document, for models
+        trained with one; None: the model's own prompt named "query" / "document" (or
+        "passage"), if its sentence-transformers configuration has one; "" none."""
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be at least 1, got {batch_size}")
         if not model:
             raise ConfigurationError("a model name or path is required")
+        for label, prompt in (("query_prompt", query_prompt), ("document_prompt", document_prompt)):
+            if prompt is not None and not isinstance(prompt, str):
+                raise ConfigurationError(f"{label} must be text, got {prompt!r}")
+        self._prompts = {"query": query_prompt, "document": document_prompt}
         self.model_name = canonical_model_name(model)
         self._model_location = resolve_model(model)
-        self.device = device
+        # "cuda:0,cuda:1" (or a list): documents are encoded by one worker process per device
+        # (sentence-transformers' multi-process pool); queries and the fingerprint use the first.
+        self.devices = parse_devices(device)
+        self.device = self.devices[0] if self.devices else None
+        self._pool = None
         self.batch_size = batch_size
         self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -177,6 +198,8 @@ class Encoder:
                 max_seq_length=int(model.max_seq_length),
                 pooling=pooling,
                 normalized=True,
+                query_prompt=self.prompt("query"),
+                document_prompt=self.prompt("document"),
             )
             log.debug("model %s loaded, fingerprint %s (own Normalize module: %s)", self.model_name, self._fingerprint.id, normalized)
         return self._fingerprint
@@ -185,13 +208,27 @@ class Encoder:
     def dimension(self) -> int:
         return self.fingerprint.dimension
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def prompt(self, kind: str) -> str:
+        """The text put before each query (kind "query") or document ("document")."""
+        given = self._prompts[kind]
+        if given is not None:
+            return given
+        own = getattr(self.model, "prompts", None) or {}
+        names = ("query",) if kind == "query" else ("document", "passage", "corpus")
+        return next((own[name] for name in names if own.get(name)), "")
+
+    def _encode(self, texts: Sequence[str], kind: str = "document") -> np.ndarray:
+        prompt = self.prompt(kind)
+        # Through sentence-transformers' own prompt argument: it also honours a Pooling module
+        # that leaves the prompt's tokens out of the mean (include_prompt=False).
         vectors = self.model.encode(
             list(texts),
+            **({"prompt": prompt} if prompt else {}),
             batch_size=self.batch_size,
             convert_to_numpy=True,
             normalize_embeddings=True,
             show_progress_bar=False,
+            **({"pool": self._device_pool()} if kind == "document" and len(self.devices or ()) > 1 else {}),
         )
         self.stats["encoded"] += len(texts)
         return np.asarray(vectors, dtype=np.float32)
@@ -199,7 +236,7 @@ class Encoder:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._encode(texts)
+        return self._encode(texts, "query")
 
     def encode_documents(self, documents: Sequence[Document]) -> np.ndarray:
         """Vectors for `documents`, in order; only those missing from the cache are encoded."""
@@ -226,13 +263,39 @@ class Encoder:
             if hit is not None:
                 self._query_cache.move_to_end(text)
                 return hit
-        vector = self._encode([text])[0]
+        vector = self._encode([text], "query")[0]
         vector.setflags(write=False)
         with self._lock:
             self._query_cache[text] = vector
             while len(self._query_cache) > self._query_cache_size:
                 self._query_cache.popitem(last=False)
         return vector
+
+
+    def _device_pool(self):
+        model = self.model  # loaded outside the lock, which loading takes too
+        with self._lock:
+            if self._pool is None:
+                self._pool = model.start_multi_process_pool(target_devices=list(self.devices))
+                atexit.register(self.close)
+            return self._pool
+
+    def close(self) -> None:
+        """Stops the worker processes of a multi-device encoder (a no-op otherwise)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            self.model.stop_multi_process_pool(pool)
+
+
+def parse_devices(device) -> list[str] | None:
+    """None, "cpu", "cuda:1", "cuda:0,cuda:1" or a list of those: the devices to encode on."""
+    if device is None:
+        return None
+    devices = [d.strip() for d in device.split(",")] if isinstance(device, str) else [str(d).strip() for d in device]
+    if not devices or not all(devices):
+        raise ConfigurationError(f"--device {device!r}: give a device (cpu, cuda, cuda:1) or several comma-separated (cuda:0,cuda:1)")
+    return devices
 
 
 def model_path_exists(name_or_path: str) -> bool:

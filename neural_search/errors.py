@@ -66,7 +66,12 @@ class IndexNotFound(NeuralSearchError):
         )
 
 
-class ModelMismatch(NeuralSearchError):
+class IndexMismatch(NeuralSearchError):
+    """The index was built otherwise than asked for (model, analysis): a conflict with the index,
+    not bad input (HTTP 409)."""
+
+
+class ModelMismatch(IndexMismatch):
     """The model at hand is not the model the index was built with."""
 
     def __init__(self, index: str, index_fingerprint: dict | None, model_fingerprint: dict, hint: str):
@@ -76,6 +81,14 @@ class ModelMismatch(NeuralSearchError):
             f"index {index!r} was built with model {describe_fingerprint(index_fingerprint)}, "
             f"but the model in use is {describe_fingerprint(model_fingerprint)}. {hint}"
         )
+
+
+class IndexOptionsMismatch(IndexMismatch):
+    """The index was built with other options (analysis) than the ones asked for."""
+
+    def __init__(self, index: str, differences: list[str], hint: str):
+        self.differences = differences
+        super().__init__(f"index {index!r} was built with {'; '.join(differences)} asked for. {hint}")
 
 
 class CapabilityError(NeuralSearchError):

@@ -1,7 +1,8 @@
 """Batch indexing: the bulk chain (bulk.py) from a checkpoint to a published index.
 
-Encoding of batch N+1 overlaps with the writing of batch N (one writer thread, one batch in
-flight), so on CPU the writes hide behind the encoder. Whole-request faults (connection errors,
+Encoding of the next batch overlaps with the writing of the batches before it (`parallel_bulk`
+writer threads and bulk requests in flight, acknowledged in source order), so on CPU the writes
+hide behind the encoder, and with a fast encoder they run near the engine's own bulk ceiling. Whole-request faults (connection errors,
 transient statuses) are retried with capped exponential backoff (retries.py); documents the
 engine rejects with a transient status are retried alone; a 413 splits the chunk; every other
 rejection goes to the dead-letter file with the original document and the reason. After each
@@ -11,7 +12,6 @@ the same command resumes after a crash.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .bulk import Batch, BatchOutcome, BulkWriter, batches, chunk_by_count_and_bytes, encoded, written
+from .bulk import SKIP_CAUSES, Batch, BatchOutcome, BulkWriter, DistinctIds, batches, chunk_by_count_and_bytes, encoded, written
 from .checkpoints import Checkpoint, CheckpointFile
 from .dead_letter import DeadLetterFile
 from .documents import SourceRecord
 from .encoding import Encoder, same_model
-from .engines.base import DocumentStore, IndexLayout, new_physical_name, validate_index_name
-from .errors import ConfigurationError, ModelMismatch, NeuralSearchError
+from .engines.base import DocumentStore, IndexLayout, IndexOptions, new_physical_name, validate_index_name
+from .errors import ConfigurationError, IndexOptionsMismatch, ModelMismatch, NeuralSearchError
 from .retries import EngineGaveUp, Retrier, RetryingStore, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class IndexingSummary:
     indexed: int = 0
     skipped: int = 0
     failed: int = 0
+    skipped_by_cause: dict = field(default_factory=dict)  # bulk.SKIP_CAUSES key -> count
     seconds: float = 0.0
     encode_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -54,6 +55,7 @@ class IndexingSummary:
     dead_letter: str | None = None
     count_in_engine: int | None = None
     layout: dict | None = None  # {"shards", "replicas"} of the index written, as the engine reports it
+    options: dict | None = None  # IndexOptions of the index written (analyzer), from its stamp
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -70,6 +72,10 @@ class IndexingSummary:
         ]
         if self.layout and (self.layout["shards"] > 1 or self.layout["replicas"]):
             lines.append(f"{self.layout['shards']} shard(s), {self.layout['replicas']} replica(s) each")
+        if self.options:
+            lines.append(f"text analysis: {self.options['analyzer']}")
+        if self.skipped_by_cause:
+            lines.append("skipped: " + ", ".join(f"{n} {SKIP_CAUSES.get(c, c)}" for c, n in sorted(self.skipped_by_cause.items())))
         if self.resumed_from:
             lines.append(f"resumed after source position {self.resumed_from}")
         if self.dead_letter and (self.failed or self.skipped):
@@ -92,11 +98,19 @@ class Indexer:
         max_chunk_bytes: int = 8 * 1024 * 1024,
         retry: RetryPolicy | None = None,
         layout: IndexLayout | None = None,
+        options: IndexOptions | None = None,
+        parallel_bulk: int = 1,
+        min_tokens: int = 0,
         progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ):
         if batch_size < 1 or max_chunk_docs < 1 or max_chunk_bytes < 1024:
             raise ConfigurationError("batch_size and max_chunk_docs must be >= 1, max_chunk_bytes >= 1024")
+        if parallel_bulk < 1 or min_tokens < 0:
+            raise ConfigurationError(f"--parallel-bulk must be >= 1 (got {parallel_bulk}) and --min-tokens >= 0 (got {min_tokens})")
+        # Bulk requests in flight at once (bulk.BulkWriter lowers it while the engine answers 429).
+        self.parallel_bulk = parallel_bulk
+        self.min_tokens = min_tokens
         self.store = store
         self.encoder = encoder
         self.state_dir = Path(state_dir)
@@ -108,6 +122,10 @@ class Indexer:
             raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
         # None: the store's default_layout, for new indexes; given: also checked against an existing one.
         self.layout = layout
+        if options is not None and not isinstance(options, IndexOptions):
+            raise ConfigurationError("options must be an IndexOptions(analyzer=...)")
+        # Likewise: None, the store's default_options; given, checked against an existing index.
+        self.options = options
         self.progress = progress
         self.sleep = sleep
 
@@ -131,6 +149,8 @@ class Indexer:
                 )
             if self.layout is not None:
                 self._check_layout(engine, name, current)
+            if self.options is not None:
+                self._check_options(engine, name, current)
             return current, False, None, False
         return new_physical_name(name), True, current, True
 
@@ -182,7 +202,8 @@ class Indexer:
 
     def _summary(self, checkpoint: Checkpoint, physical: str, dead_letter: Path, **run) -> IndexingSummary:
         return IndexingSummary(
-            engine=self.store.engine, index=checkpoint.index, physical=physical, **checkpoint.counts(), dead_letter=str(dead_letter), **run
+            engine=self.store.engine, index=checkpoint.index, physical=physical, **checkpoint.counts(), dead_letter=str(dead_letter),
+            skipped_by_cause=dict(checkpoint.skipped_by_cause), **run
         )
 
     def _run(self, records: Iterable[SourceRecord], *, name: str, source: dict, recreate: bool, restart: bool) -> IndexingSummary:
@@ -233,21 +254,24 @@ class Indexer:
                 create = True  # killed between saving the first checkpoint and creating the index
             dead_letter.truncate(checkpoint.dead_letter_bytes)
         if create:
-            engine.create_physical(physical, fingerprint=fingerprint, layout=self.layout)
+            engine.create_physical(physical, fingerprint=fingerprint, layout=self.layout, options=self.options)
 
         resumed_from, previous_seconds = checkpoint.position, checkpoint.seconds
         writer = BulkWriter(
             self.store, physical, retry=self.retry, max_chunk_docs=self.max_chunk_docs,
-            max_chunk_bytes=self.max_chunk_bytes, sleep=self.sleep,
+            max_chunk_bytes=self.max_chunk_bytes, parallel=self.parallel_bulk, sleep=self.sleep,
         )
-        seen_ids: set[bytes] = set()
+        seen_ids = DistinctIds()
         timings = {"encode_seconds": 0.0, "write_seconds": 0.0}
-        progress = _progress(self.progress, f"{self.store.engine}:{name}", checkpoint.read)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neural-search-writer") as pool:
+        progress = _progress(self.progress, f"{self.store.engine}:{name}", checkpoint.read, records)
+        with ThreadPoolExecutor(max_workers=self.parallel_bulk, thread_name_prefix="neural-search-writer") as pool:
             try:
-                chain = written(encoded(batches(records, self.batch_size, start_after=checkpoint.position), self.encoder), writer, pool)
+                chain = written(
+                    encoded(batches(records, self.batch_size, start_after=checkpoint.position, min_tokens=self.min_tokens), self.encoder),
+                    writer, pool, in_flight=self.parallel_bulk,
+                )
                 for outcome in chain:
-                    seen_ids.update(hashlib.blake2b(i.encode(), digest_size=8).digest() for i in outcome.indexed_ids())
+                    seen_ids.update(outcome.indexed_ids())
                     timings["encode_seconds"] += outcome.encode_seconds
                     timings["write_seconds"] += outcome.write_seconds
                     self._record(outcome, checkpoint, checkpoints, dead_letter, previous_seconds + time.perf_counter() - started)
@@ -263,10 +287,15 @@ class Indexer:
             )
         if writer.pushed_back:
             summary.messages.append(f"{self.store.engine} pushed back (429) {writer.pushed_back} time(s); writes were slowed down")
+        if writer.lowest_in_flight_limit < writer.parallel:
+            summary.messages.append(
+                f"bulk requests in flight were lowered from {writer.parallel} to {writer.lowest_in_flight_limit} while {self.store.engine} pushed back"
+            )
 
         engine.refresh(physical)
         summary.count_in_engine = engine.count(physical)
         summary.layout = engine.layout(physical).to_dict()
+        summary.options = engine.index_options(physical).to_dict()
         if publish:
             expected = len(seen_ids)
             if resumed_from == 0 and summary.count_in_engine != expected:
@@ -291,6 +320,15 @@ class Indexer:
                 f"Nothing was written. Pass --recreate to build a new version with that layout (the old one keeps serving until it is complete)."
             )
 
+    def _check_options(self, engine: RetryingStore, name: str, physical: str) -> None:
+        differences = self.options.differences(engine.index_options(physical))
+        if differences:
+            raise IndexOptionsMismatch(
+                f"{name} ({physical})", differences,
+                "Nothing was written. Pass --recreate to build a new version with these options (the old one keeps serving "
+                "until it is complete), or leave the options out to add to the index as it is.",
+            )
+
     @staticmethod
     def _record(outcome: BatchOutcome, checkpoint: Checkpoint, checkpoints: CheckpointFile, dead_letter: DeadLetterFile, seconds: float) -> None:
         """One written batch into the dead-letter file, then into the checkpoint that covers it:
@@ -298,6 +336,7 @@ class Indexer:
         dead_letter.append(outcome.dead_letters())
         checkpoint.advance(
             outcome.batch.last_position, read=outcome.batch.records, indexed=outcome.indexed, skipped=outcome.skipped, failed=outcome.failed,
+            skipped_by_cause=outcome.skipped_by_cause(),
         )
         checkpoint.dead_letter_bytes = dead_letter.size()
         checkpoint.seconds = seconds
@@ -343,9 +382,29 @@ class _NoProgress:
     def close(self) -> None: ...
 
 
-def _progress(enabled: bool, description: str, initial: int):
+def _progress(enabled: bool, description: str, initial: int, records=None):
     if not enabled:
         return _NoProgress()
     from tqdm import tqdm
 
+    # A source that knows its size in bytes (sources.SourceReader: compressed bytes for .bz2/.gz)
+    # gets a bar with an ETA; any other iterable, a count of documents.
+    if getattr(records, "total_bytes", None):
+        return _BytesProgress(tqdm(unit="B", unit_scale=True, total=records.total_bytes, desc=description, dynamic_ncols=True), records)
     return tqdm(unit="docs", desc=description, initial=initial, dynamic_ncols=True)
+
+
+class _BytesProgress:
+    """A tqdm bar over the source's bytes, moved to the reader's position after each batch."""
+
+    def __init__(self, bar, records):
+        self.bar, self.records = bar, records
+
+    def update(self, n: int) -> None:
+        self.bar.update(max(0, self.records.bytes_read() - self.bar.n))
+
+    def set_postfix(self, **kwargs) -> None:
+        self.bar.set_postfix(**kwargs)
+
+    def close(self) -> None:
+        self.bar.close()

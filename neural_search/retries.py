@@ -114,10 +114,10 @@ class RetryingStore:
     def get_fingerprint(self, physical: str) -> dict | None:
         return self._call(f"read the model fingerprint of {physical!r}", self.store.get_fingerprint, physical)
 
-    def create_physical(self, physical: str, *, fingerprint: dict, layout=None) -> None:
+    def create_physical(self, physical: str, *, fingerprint: dict, layout=None, options=None) -> None:
         try:
             return self.retrier.call(
-                f"create {physical!r}", lambda: self.store.create_physical(physical, fingerprint=fingerprint, layout=layout),
+                f"create {physical!r}", lambda: self.store.create_physical(physical, fingerprint=fingerprint, layout=layout, options=options),
                 applied=lambda: (self.store.resolve(physical) is not None, None),
             )
         except (EngineGaveUp, AuthenticationError):
@@ -136,6 +136,9 @@ class RetryingStore:
 
     def layout(self, physical: str):
         return self._call(f"read how {physical!r} is sharded", self.store.layout, physical)
+
+    def index_options(self, physical: str):
+        return self._call(f"read the index options of {physical!r}", self.store.index_options, physical)
 
     def publish(self, name: str, physical: str) -> str | None:
         return self._call(f"switch {name!r} to {physical!r}", self.store.publish, name, physical)

@@ -23,8 +23,10 @@ from typing import Any, Mapping
 
 from .analysis import tokenize
 from .encoding import Encoder, same_model
-from .engines.base import LEGS, DocumentStore, RawHit, normalize_filters, validate_index_name
-from .errors import CapabilityError, ConfigurationError, IndexNotFound, ModelMismatch, PaginationError, TransientEngineError
+from .engines.base import LEGS, DocumentStore, IndexOptions, RawHit, TextFields, normalize_filters, validate_index_name
+from .errors import (
+    CapabilityError, ConfigurationError, IndexNotFound, IndexOptionsMismatch, ModelMismatch, PaginationError, TransientEngineError,
+)
 from .retries import RetryPolicy
 from .fusion import RAWSUM, FusionSpec, LegScore, ranked
 
@@ -70,6 +72,7 @@ class SearchResult:
     timings_ms: Mapping[str, float]
     note: str | None = None
     fusion_at: str | None = None  # hybrid only: "engine" (one request, the engine's plugin) or "client"
+    fields: str = "content"  # which text fields BM25 scored (TextFields)
 
     @property
     def ids(self) -> list[str]:
@@ -107,8 +110,16 @@ class SearchClient:
         max_workers: int = 16,
         verify_model: bool = True,
         retry: RetryPolicy | None = SEARCH_RETRY,
+        fields: str | TextFields | None = None,
+        tie_breaker: float | None = None,
+        analyzer: str | None = None,
     ):
+        """fields/tie_breaker: the BM25 fields of every search that names none (TextFields;
+        default the one `content` field). analyzer: the analysis the caller expects the index to
+        have; another one is refused (IndexOptionsMismatch). None: whatever the index has."""
         validate_index_name(index)
+        self.fields = TextFields.parse(fields, tie_breaker)
+        self.expected_options = None if analyzer is None else IndexOptions(analyzer=analyzer)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy (or None: no retries)")
         self.retry = retry
@@ -192,6 +203,20 @@ class SearchClient:
         with self._lock:
             self._checked.add(physical)
 
+    def _check_options(self, physical: str) -> None:
+        key = ("options", physical)
+        if self.expected_options is None or key in self._checked:
+            return
+        differences = self.expected_options.differences(self.store.index_options(physical))
+        if differences:
+            raise IndexOptionsMismatch(
+                self.index, differences,
+                "The engine analyses queries as the index was built; search without --analyzer, or rebuild the index "
+                "with --recreate and the analyzer you want.",
+            )
+        with self._lock:
+            self._checked.add(key)
+
     def search(
         self,
         text: str,
@@ -206,17 +231,21 @@ class SearchClient:
         fusion_at: str | None = None,
         explain: bool | None = None,
         allow_fallback: bool = False,
+        fields: str | TextFields | None = None,
+        tie_breaker: float | None = None,
     ) -> SearchResult:
         """One search. Hybrid only: `fusion_at` "engine" fuses inside the engine in one request (its
         plugin), "client" here, None (default) the engine wherever it can; `explain` None gives
         each hit's per-leg breakdown wherever it costs nothing extra, True always (OpenSearch then
         uses its explain API), False never; `allow_fallback` lets an explicit engine-side or rawsum
-        request the engine cannot serve fall back to client-side fusion (with a note)."""
+        request the engine cannot serve fall back to client-side fusion (with a note); `fields`
+        (with `tie_breaker`) the BM25 fields, e.g. "title^2,text" (default: the client's)."""
         with self._lock:
             self._in_flight += 1
         arguments = dict(
             mode=mode, k=k, offset=offset, filters=filters, fusion=fusion, weights=weights, candidates=candidates, fusion_at=fusion_at,
             explain=explain, allow_fallback=allow_fallback,
+            fields=self.fields if fields is None and tie_breaker is None else TextFields.parse(fields if fields is not None else self.fields, tie_breaker),
         )
         try:
             try:
@@ -247,7 +276,7 @@ class SearchClient:
             raise CapabilityError(f"engine-side {spec} is not available: {problem}")
         return "client", (f"fused in the client: {problem}" if fusion_at == "engine" else None)
 
-    def _search(self, text: str, *, mode, k, offset, filters, fusion, weights, candidates, fusion_at, explain, allow_fallback) -> SearchResult:
+    def _search(self, text: str, *, mode, k, offset, filters, fusion, weights, candidates, fusion_at, explain, allow_fallback, fields) -> SearchResult:
         started = time.perf_counter()
         if mode not in MODES:
             raise ConfigurationError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -277,9 +306,10 @@ class SearchClient:
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             return SearchResult(
                 hits, mode, str(spec) if spec else None, self.store.engine, self.index, physical, offset, k, depth_limit, timings, note,
-                side,
+                side, str(fields),
             )
 
+        self._check_options(physical)
         if not text.strip():
             return result([], "empty query text: nothing to match")
         if mode != "bm25":
@@ -292,7 +322,7 @@ class SearchClient:
             return out, (time.perf_counter() - t0) * 1000
 
         if mode == "bm25":
-            raw, timings["engine_ms"] = timed(self.store.bm25, physical, query_text, k=offset + k, filters=clauses)
+            raw, timings["engine_ms"] = timed(self.store.bm25, physical, query_text, k=offset + k, filters=clauses, fields=fields)
             return result(_single_leg("bm25", raw, offset, k))
 
         note = None
@@ -302,6 +332,7 @@ class SearchClient:
                 vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
                 raw, timings["engine_ms"] = timed(
                     self.store.rawsum_hybrid, physical, query_text, vector, k=offset + k, filters=clauses, depth=depth_limit, weights=leg_weights,
+                    fields=fields,
                 )
                 hits = [Hit(h.id, h.title, h.score, offset + i + 1, h.text, h.metadata, {}) for i, h in enumerate(raw[offset : offset + k])]
                 return result(hits, f"raw scores summed inside {self.store.engine}; per-leg scores are not reported")
@@ -316,13 +347,13 @@ class SearchClient:
             vector, timings["encode_ms"] = timed(self.encoder.encode_query, text)
             fused, timings["engine_ms"] = timed(
                 self.store.engine_hybrid, physical, query_text, vector, k=k, offset=offset, depth=depth_limit, filters=clauses,
-                fusion=spec, weights=leg_weights, explain=explain,
+                fusion=spec, weights=leg_weights, explain=explain, fields=fields,
             )
             hits = [Hit(h.id, h.title, h.score, position, h.text, h.metadata, dict(h.legs)) for position, h in enumerate(fused, start=offset + 1)]
             return result(hits, note)
 
         def bm25_leg():
-            return timed(self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True)
+            return timed(self.store.bm25, physical, query_text, k=depth_limit, filters=clauses, ids_only=True, fields=fields)
 
         # The bm25 leg runs on another thread while this one encodes and runs the kNN leg. An
         # in-process engine mostly holds the GIL, so once other searches are running on this

@@ -61,14 +61,44 @@ class Faults:
             self.where = what
             raise Crash(what)
 
+    def claim(self, what: str) -> bool:
+        """Takes the next event if it is the crash, atomically (writer threads tick meanwhile):
+        the caller then tears its write and raises Crash."""
+        with self._lock:
+            if self.crash_at != self.events + 1:
+                return False
+            self.events += 1
+        self.where = what
+        return True
+
 
 class CrashingStore:
-    """Delegates to a real store; every call is an event before and after it happens."""
+    """Delegates to a real store; every call is an event before and after it happens. With
+    `write_delay`, each write lingers so that parallel writer threads really overlap; the most
+    writes seen in flight at once is kept in `overlap` (a dict shared across runs)."""
 
-    def __init__(self, store, faults: Faults):
+    def __init__(self, store, faults: Faults, *, write_delay: float = 0.0, overlap: dict | None = None):
         self._store = store
         self._faults = faults
         self.engine = store.engine
+        self._delay = write_delay
+        self._overlap = overlap if overlap is not None else {}
+        self._lock = threading.Lock()
+        self._writing = 0
+
+    def write(self, physical, docs):
+        with self._lock:
+            self._writing += 1
+            self._overlap["max"] = max(self._overlap.get("max", 0), self._writing)
+        try:
+            self._faults.tick("before write")
+            time.sleep(self._delay)
+            out = self._store.write(physical, docs)
+            self._faults.tick("after write")
+            return out
+        finally:
+            with self._lock:
+                self._writing -= 1
 
     def __getattr__(self, name):
         attr = getattr(self._store, name)
@@ -96,22 +126,22 @@ def crashing_files(monkeypatch):
     def crashing_save(self, checkpoint):
         faults = state["faults"]
         faults.tick("before checkpoint save")
-        if faults.crash_at == faults.events + 1:
+        if faults.claim("torn checkpoint save"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.with_name(self.path.name + ".tmp").write_text('{"torn": ')
-            faults.tick("torn checkpoint save")
+            raise Crash("torn checkpoint save")
         save(self, checkpoint)
         faults.tick("after checkpoint save")
 
     def crashing_append(self, entries):
         faults = state["faults"]
         faults.tick("before dead-letter append")
-        if entries and faults.crash_at == faults.events + 1:
+        if entries and faults.claim("torn dead-letter append"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             text = "".join(json.dumps(e, default=str) + "\n" for e in entries)
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(text[: max(1, len(text) // 2)])
-            faults.tick("torn dead-letter append")
+            raise Crash("torn dead-letter append")
         append(self, entries)
         faults.tick("after dead-letter append")
 
@@ -142,11 +172,12 @@ def expected_ids(n: int) -> set[str]:
     return {f"d{i}" for i in range(1, n + 1) if i % 5 and i % 7}
 
 
-def run_once(root: Path, faults: Faults, state: dict, n: int, **kwargs):
+def run_once(root: Path, faults: Faults, state: dict, n: int, *, parallel_bulk: int = 1, **kwargs):
     state["faults"] = faults
-    store = CrashingStore(EmbeddedStore(path=root / "engine"), faults)
+    overlap = state.setdefault("overlap", {})
+    store = CrashingStore(EmbeddedStore(path=root / "engine"), faults, write_delay=0.002 if parallel_bulk > 1 else 0.0, overlap=overlap)
     indexer = Indexer(store, HashEncoder(), state_dir=root / "state", batch_size=3, max_chunk_docs=2, progress=False,
-                      retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.01, budget_seconds=0.1))
+                      parallel_bulk=parallel_bulk, retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.01, budget_seconds=0.1))
     return indexer.run(records(n), name="films", source={"s": n}, **kwargs)
 
 
@@ -229,6 +260,24 @@ def test_crash_at_every_point_of_an_update_in_place(tmp_path, crashing_files):
     old = {f"old{i}" for i in range(3)}
     points = crash_matrix(tmp_path, crashing_files, 15, prepare=_serving_version(old), old_ids=old)
     assert points > 30
+
+
+# With several bulk requests in flight the events of the writer threads interleave, so a crash
+# point means "the k-th event of this run", whichever thread meets it; a crash in one writer
+# thread leaves the others' batches written but unacknowledged, which the resumed run rewrites.
+
+
+@pytest.mark.parametrize("parallel", [2, 4])
+def test_crash_at_every_point_with_bulk_requests_in_flight(tmp_path, crashing_files, parallel):
+    points = crash_matrix(tmp_path, crashing_files, 22, parallel_bulk=parallel)
+    assert points > 40
+    assert crashing_files["overlap"]["max"] >= 2, "the writes never overlapped: the matrix did not exercise parallel writers"
+
+
+def test_crash_at_every_point_of_a_parallel_rebuild_that_replaces_a_serving_version(tmp_path, crashing_files):
+    points = crash_matrix(tmp_path, crashing_files, 15, prepare=_serving_version({f"old{i}" for i in range(4)}), recreate=True,
+                          parallel_bulk=3)
+    assert points > 30 and crashing_files["overlap"]["max"] >= 2
 
 
 def _item(doc_id: str):

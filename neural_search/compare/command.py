@@ -18,7 +18,9 @@ from . import report
 from .relevance import check_expected, comparable
 from .running import Comparison
 from .schema import validate_results
-from .settings import ALL_MODES, DEFAULT_MODEL, DEFAULT_MODES, CompareError, parse_concurrency, parse_engines, parse_modes
+from .settings import (
+    ALL_MODES, DEFAULT_MODEL, DEFAULT_MODES, PROFILE_MODE, CompareError, parse_concurrency, parse_engines, parse_modes,
+)
 
 OpenStore = Callable[[argparse.Namespace, str], Any]
 
@@ -65,6 +67,12 @@ def cmd_compare(args: argparse.Namespace, open_store: OpenStore) -> int:
         engines_text = args.engine
     else:
         engines_text = args.engines
+    if getattr(args, "sweep", False):
+        from .sweep import cmd_sweep
+
+        # Its own checks, and its own default folder (reports/sweep-<dataset>) unless --out names one.
+        sweep_args = argparse.Namespace(**{**vars(args), "engines": engines_text})
+        return cmd_sweep(sweep_args, lambda engine: open_store(sweep_args, engine))
     if args.out is None and args.dataset is None:
         raise ConfigurationError("--report-only needs --out (the folder holding results.json)")
     out = Path(args.out) if args.out is not None else Path("reports") / Path(args.dataset).resolve().name
@@ -75,6 +83,10 @@ def cmd_compare(args: argparse.Namespace, open_store: OpenStore) -> int:
     _check_options(args)
     engines = parse_engines(args.engines or ",".join(ENGINES))
     modes = parse_modes(args.modes)
+    if args.profile and not any(m.uses_profile for m in modes):
+        modes.append(parse_modes(PROFILE_MODE)[0])  # --profile FILE measures its setting beside the others
+    if any(m.uses_profile for m in modes) and not args.profile:
+        raise ConfigurationError(f"--modes {PROFILE_MODE} needs --profile FILE (written by `neural-search tune`)")
     concurrency = parse_concurrency(args.concurrency)
     if args.url and len([e for e in engines if e in SERVER_ENGINES]) != 1:
         raise ConfigurationError(
@@ -89,7 +101,12 @@ def cmd_compare(args: argparse.Namespace, open_store: OpenStore) -> int:
 
     collection = load_collection(args.dataset, args.split, max_queries=args.max_queries, seed=args.seed)
     if expected is not None:
-        comparable(expected, collection.name, collection.split, {"depth": args.depth, "max_queries": args.max_queries, "seed": args.seed})
+        from ..engines.base import DEFAULT_ANALYZER, TextFields
+
+        comparable(expected, collection.name, collection.split, {
+            "depth": args.depth, "max_queries": args.max_queries, "seed": args.seed, "analyzer": args.analyzer or DEFAULT_ANALYZER,
+            "fields": str(TextFields.parse(args.fields, args.tie_breaker)),
+        })
 
     if args.cluster:
         if args.url:
@@ -163,6 +180,12 @@ def add_compare_parser(
     p.add_argument("--resume", action="store_true", help="continue the run in --out: keep what it measured (same settings), measure the rest")
     p.add_argument("--retry-budget", type=float, default=180.0, help="seconds to wait for an engine that goes away mid-run before giving up on it (default 180)")
     p.add_argument("--encode-sample", type=int, default=200, help="documents encoded with the cache off to time the encoder (default 200; 0 skips)")
+    p.add_argument(
+        "--fields", default=None,
+        help="BM25 fields of every mode: content (title and text as one field, the default) or e.g. 'title,text' (each field on its own, best_fields)",
+    )
+    p.add_argument("--tie-breaker", type=float, default=None, help="with several --fields: weight of the fields other than the best (0 to 1; default 0)")
+    p.add_argument("--profile", default=None, help=f"a search profile from `neural-search tune`, measured as mode {PROFILE_MODE} (add {PROFILE_MODE}@engine to --modes for engine-side)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: what sentence-transformers picks)")
     p.add_argument("--encode-batch-size", type=int, default=32)
@@ -174,6 +197,9 @@ def add_compare_parser(
     p.add_argument("--ann-tolerance", type=float, default=0.01, help="--expect tolerance for results that depend on approximate kNN (default 0.01)")
     p.add_argument("--report-only", action="store_true", help="rewrite report.md and the plots from --out/results.json")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    from .sweep import add_sweep_arguments
+
+    add_sweep_arguments(p)
     add_engine_arguments(p)
     for action in p._actions:
         if action.dest == "engine":

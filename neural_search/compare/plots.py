@@ -133,3 +133,35 @@ def plot_quality_latency(results: dict, path: Path) -> Path:
     ax.add_artist(first)
     ax.legend(handles=mode_handles, title="mode", fontsize=8, title_fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
     return _save(plt, fig, path)
+
+
+def plot_recall_qps(results: dict, path: Path) -> Path:
+    """The ANN sweep (sweep.py): recall@10 against QPS, one line per engine and index option
+    (points in the order of the depth sweep), the Pareto front over all of them marked."""
+    from .sweep_report import pareto, points
+
+    plt = _pyplot()
+    rows = points(results)
+    fig, ax = plt.subplots(figsize=(9.5, 5.8))
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1))]
+    for i, engine in enumerate(engines):
+        labels = list(dict.fromkeys(r["label"] for r in rows if r["engine"] == engine))
+        for j, label in enumerate(labels):
+            line = sorted((r for r in rows if r["engine"] == engine and r["label"] == label), key=lambda r: r["depth"])
+            ax.plot([r["recall_at_10"] for r in line], [r["qps"] for r in line], linestyle=styles[j % len(styles)],
+                    marker=MODE_MARKERS[j % len(MODE_MARKERS)], markersize=4, color=_color(engine, i), label=f"{engine} {label}")
+    front = pareto(rows)
+    ax.plot([r["recall_at_10"] for r in front], [r["qps"] for r in front], color="black", linewidth=0.8, alpha=0.6, zorder=1)
+    ax.scatter([r["recall_at_10"] for r in front], [r["qps"] for r in front], s=90, facecolors="none", edgecolors="black",
+               linewidths=1.2, zorder=5, label="Pareto front")
+    for target in (0.95, 0.99):
+        ax.axvline(target, color="0.6", linewidth=0.7, linestyle=":")
+    ax.set_xlabel(f"recall@10 against exact kNN ({results['dataset']['queries']} queries)")
+    ax.set_ylabel("queries per second (one client)")
+    ax.set_yscale("log")
+    synthetic = " (synthetic vectors)" if results["dataset"].get("synthetic") else ""
+    ax.set_title(f"ANN sweep: {results['dataset']['name']}{synthetic}, {results['dataset']['documents']} vectors", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(plt, fig, path)

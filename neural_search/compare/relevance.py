@@ -116,6 +116,10 @@ def comparable(expected: dict, dataset: str, split: str, settings: dict) -> None
     for key in ("depth", "max_queries") + (("seed",) if settings.get("max_queries") is not None else ()):
         if e_set.get(key) != settings.get(key):
             differences.append(f"--{key.replace('_', '-')} {e_set.get(key)} (this run: {settings.get(key)})")
+    # Results written before analysis and fields were recorded used the standard analysis on content.
+    for key, legacy in (("analyzer", "standard"), ("fields", "content")):
+        if key in settings and e_set.get(key, legacy) != settings[key]:
+            differences.append(f"--{key} {e_set.get(key, legacy)} (this run: {settings[key]})")
     if differences:
         raise ConfigurationError("--expect holds results of another setup: " + "; ".join(differences))
 

@@ -159,6 +159,9 @@ class Settings(Record):
     index: str
     encode_sample: int
     metrics: dict[str, str]
+    analyzer: str = "standard"  # the indexes' text analysis (IndexOptions)
+    fields: str = "content"  # the BM25 fields of every mode (TextFields)
+    profile: dict | None = None  # the search profile of mode hybrid:profile, when one was given
 
 
 @dataclass(kw_only=True)

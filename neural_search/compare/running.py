@@ -16,7 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from ..engines.base import DEFAULT_ANALYZER, IndexOptions, TextFields
 from ..errors import AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, NeuralSearchError
+from ..profiles import SearchProfile
 from ..evaluation import SIGNIFICANCE_TEST, JudgedCollection, ann_recall, ir_measures_for
 from ..fusion import RAWSUM, FusionSpec
 from . import environment, relevance
@@ -47,7 +49,10 @@ class Comparison:
         self.concurrency = concurrency
         self.open_store = open_store
         self.out = Path(args.out)
-        self.index = index_name(args.index_prefix, collection.name)
+        self.options = IndexOptions(analyzer=getattr(args, "analyzer", None) or DEFAULT_ANALYZER)
+        self.fields = TextFields.parse(getattr(args, "fields", None), getattr(args, "tie_breaker", None))
+        self.profile = SearchProfile.load(args.profile) if getattr(args, "profile", None) else None
+        self.index = index_name(args.index_prefix, collection.name, self.options.analyzer)
         self.stores: dict[str, Any] = {}
         self.clients: dict[str, Any] = {}
         self.down: set[str] = set()
@@ -72,6 +77,7 @@ class Comparison:
                 engines=list(self.engines), modes=[m.name for m in self.modes], k=a.k, depth=a.depth,
                 concurrency=list(self.concurrency), warmup=a.warmup, seed=a.seed, max_queries=a.max_queries,
                 index=self.index, encode_sample=a.encode_sample, metrics={name: str(m) for name, m in ir_measures_for().items()},
+                analyzer=self.options.analyzer, fields=str(self.fields), profile=self.profile.to_dict() if self.profile else None,
             ),
             environment=Environment(
                 machine=environment.machine(), python=platform.python_version(), libraries=environment.library_versions(),
@@ -200,6 +206,8 @@ class Comparison:
             reason = "built with another model"
         elif not store.default_layout.fits(have := store.layout(physical)):
             reason = f"has {have.shards} shard(s) and {have.replicas} replica(s), {store.default_layout.shards} shard(s) asked for"
+        elif differences := self.options.differences(store.index_options(physical)):
+            reason = "built with " + "; ".join(differences) + " asked for"
         else:
             count = store.count(physical)
             if count != self.collection.documents:
@@ -214,7 +222,7 @@ class Comparison:
                 indexing = IndexingRecord(reused=True)
         else:
             self.say(f"{engine}: building {self.index} ({reason})")
-            indexer = Indexer(store, self.encoder, state_dir=self.args.state_dir, progress=not self.args.quiet)
+            indexer = Indexer(store, self.encoder, state_dir=self.args.state_dir, progress=not self.args.quiet, options=self.options)
             summary = indexer.run(
                 read_source(self.collection.path, "beir"), name=self.index, source=source,
                 recreate=physical is not None, restart=self.args.reindex,
@@ -279,7 +287,7 @@ class Comparison:
             log.warning("could not clear %s caches: %s", engine, exc)
 
     def _search(self, client, spec: ModeSpec, text: str, k: int):
-        return client.search(text, **spec.search_arguments(k, self.args.depth))
+        return client.search(text, **{"fields": self.fields, **spec.search_arguments(k, self.args.depth, self.profile)})
 
     def wait_for(self, engine: str) -> bool:
         """After an outage (an engine restarting, say), polls until the engine answers and serves
@@ -335,8 +343,12 @@ class Comparison:
         if spec.fusion == RAWSUM:
             return None if "rawsum_hybrid" in store.capabilities() else f"{engine} has no one-request raw-score sum"
         if spec.fusion_at == "engine":
-            problem = store.engine_fusion_problem(self.physical[engine], FusionSpec.parse(spec.fusion), (1.0, 1.0))
-            return None if problem is None else f"no engine-side {spec.fusion} on {engine}: {problem}"
+            if spec.uses_profile:
+                fusion, weights = self.profile.spec, (self.profile.weights["bm25"], self.profile.weights["knn"])
+            else:
+                fusion, weights = FusionSpec.parse(spec.fusion), (1.0, 1.0)
+            problem = store.engine_fusion_problem(self.physical[engine], fusion, weights)
+            return None if problem is None else f"no engine-side {fusion} on {engine}: {problem}"
         return None
 
     def run_relevance(self, engine: str) -> None:

@@ -131,6 +131,9 @@ RESULTS_SCHEMA = {
                 "index": {"type": "string"},
                 "encode_sample": {"type": "integer", "minimum": 0},
                 "metrics": {"type": "object"},
+                "analyzer": {"type": "string"},
+                "fields": {"type": "string"},
+                "profile": {"type": ["object", "null"]},
             },
         },
         "environment": {
@@ -250,3 +253,78 @@ def validate_results(data: Any) -> None:
     problems = schema_errors(data)
     if problems:
         raise ValueError("results.json does not match the schema:\n  " + "\n  ".join(problems[:50]))
+
+
+# -- the ANN sweep's results.json (compare --sweep; sweep.py, docs/ann.md) --------------------------
+SWEEP_POINT_SCHEMA = {
+    "type": "object",
+    "required": ["depth", "queries", "recall_at_10", "p50_ms", "p99_ms", "mean_ms", "qps"],
+    "properties": {
+        "depth": {"type": "integer", "minimum": 1},
+        "queries": {"type": "integer", "minimum": 1},
+        "recall_at_10": {"type": "number", "minimum": 0, "maximum": 1},
+        "p50_ms": {"type": "number", "minimum": 0}, "p99_ms": {"type": "number", "minimum": 0},
+        "mean_ms": {"type": "number", "minimum": 0}, "qps": {"type": "number", "minimum": 0},
+    },
+}
+
+SWEEP_RUN_SCHEMA = {
+    "type": "object",
+    "required": [
+        "engine", "option", "label", "status", "error", "physical", "build", "index_bytes", "vector_files", "vector_memory_bytes",
+        "engine_vector_memory", "memory_saving", "documented_memory", "load_1m", "points",
+    ],
+    "properties": {
+        "engine": {"enum": ["elasticsearch", "opensearch", "solr"]},
+        "option": {
+            "type": "object", "required": ["type", "m", "ef_construction"],
+            "properties": {"type": {"type": "string"}, "m": _INT, "ef_construction": _INT},
+        },
+        "label": {"type": "string"},
+        "status": {"enum": ["ok", "failed", "running"]},
+        "error": _STR, "physical": _STR,
+        "build": {
+            "type": ["object", "null"],
+            "required": ["write_seconds", "refresh_seconds", "merge_seconds", "build_seconds", "total_seconds", "vectors_per_second"],
+            "properties": {k: _NUM for k in ("write_seconds", "refresh_seconds", "merge_seconds", "build_seconds", "total_seconds", "vectors_per_second")},
+        },
+        "index_bytes": _INT,
+        "vector_files": {"type": ["object", "null"], "required": ["vec", "veq", "veb", "vex", "source"],
+                         "properties": {"vec": _INT, "veq": _INT, "veb": _INT, "vex": _INT, "source": {"type": "string"}}},
+        "vector_memory_bytes": _INT,
+        "engine_vector_memory": {"type": ["object", "null"]},
+        "memory_saving": {"type": ["number", "null"], "maximum": 1},
+        "documented_memory": {"type": "string"},
+        "load_1m": _NUM,
+        "points": {"type": "array", "items": SWEEP_POINT_SCHEMA},
+    },
+}
+
+SWEEP_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "schema_version", "status", "command", "started_at", "finished_at", "dataset", "settings", "environment", "reference", "runs"],
+    "properties": {
+        "kind": {"const": "ann_sweep"},
+        "schema_version": {"const": 1},
+        "status": {"enum": ["running", "complete", "partial"]},
+        "command": {"type": "string"}, "started_at": {"type": "string"}, "finished_at": _STR,
+        "dataset": {
+            "type": "object", "required": ["name", "description", "synthetic", "documents", "queries", "dimension"],
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "synthetic": {"type": "boolean"},
+                           "documents": {"type": "integer", "minimum": 1}, "queries": {"type": "integer", "minimum": 1},
+                           "dimension": {"type": "integer", "minimum": 1}},
+        },
+        "settings": {"type": "object", "required": ["k", "depths", "warmup", "rounds", "prefix", "options"],
+                     "properties": {"k": {"type": "integer"}, "depths": {"type": "array", "items": {"type": "integer"}}}},
+        "environment": {"type": "object", "required": ["machine", "python", "git_commit", "engines"]},
+        "reference": {"type": "object", "required": ["engine", "exact_seconds"], "properties": {"engine": {"const": "embedded"}}},
+        "runs": {"type": "array", "items": SWEEP_RUN_SCHEMA},
+    },
+}
+
+
+def validate_sweep(data: Any) -> None:
+    """Raises ValueError listing every way `data` departs from SWEEP_SCHEMA."""
+    problems = schema_errors(data, SWEEP_SCHEMA)
+    if problems:
+        raise ValueError("sweep results.json does not match the schema:\n  " + "\n  ".join(problems[:50]))

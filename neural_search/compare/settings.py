@@ -21,7 +21,8 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ALPHA = 0.05
 ANN_K = 10
 # Settings a resumed run must share with the results it continues.
-RESUME_KEYS = ("engines", "modes", "k", "depth", "concurrency", "warmup", "seed", "max_queries", "index", "encode_sample")
+RESUME_KEYS = ("engines", "modes", "k", "depth", "concurrency", "warmup", "seed", "max_queries", "index", "encode_sample", "analyzer", "fields", "profile")
+PROFILE_MODE = "hybrid:profile"  # the setting of --profile (a file `neural-search tune` writes)
 
 
 class CompareError(NeuralSearchError):
@@ -47,8 +48,19 @@ class ModeSpec:
     def is_hybrid(self) -> bool:
         return self.mode == "hybrid"
 
-    def search_arguments(self, k: int, candidates: int) -> dict:
-        """The `SearchClient.search` keyword arguments that run this mode."""
+    @property
+    def uses_profile(self) -> bool:
+        return self.name.startswith(PROFILE_MODE)
+
+    def search_arguments(self, k: int, candidates: int, profile=None) -> dict:
+        """The `SearchClient.search` keyword arguments that run this mode (`profile`: the
+        SearchProfile of hybrid:profile; its depth, never below `candidates`, so pages fit)."""
+        if self.uses_profile:
+            if profile is None:
+                raise ConfigurationError(f"--modes {self.name} needs --profile FILE (written by `neural-search tune`)")
+            settings = profile.search_settings()
+            settings["candidates"] = max(settings["candidates"], k)
+            return {"mode": "hybrid", "k": k, "fusion_at": self.fusion_at, **settings}
         kwargs = {"mode": self.mode, "k": k, "candidates": candidates}
         if self.is_hybrid:
             kwargs["fusion"] = self.fusion
@@ -67,6 +79,9 @@ class ModeSpec:
             fusion, _, side = raw[len("hybrid:"):].partition("@")
             if side not in ("", "client", "engine"):
                 raise ConfigurationError(f"--modes: in {text!r} say @engine or @client after the fusion")
+            if fusion == "profile":
+                side = side or "client"
+                return cls(PROFILE_MODE + ("@engine" if side == "engine" else ""), "hybrid", None, side)
             try:
                 spec = FusionSpec.parse(fusion)
             except ValueError as exc:
@@ -86,8 +101,8 @@ class ModeSpec:
 
 def parse_modes(text: str) -> list[ModeSpec]:
     items = [t for t in (text or "").split(",") if t.strip()]
-    if items == ["all"]:
-        items = list(ALL_MODES)
+    # `all` stands for every built-in mode, alone or beside others (all,hybrid:profile).
+    items = [mode for item in items for mode in (ALL_MODES if item.strip().lower() == "all" else (item,))]
     if not items:
         raise ConfigurationError("--modes: name at least one mode")
     specs: list[ModeSpec] = []
@@ -118,12 +133,14 @@ def parse_concurrency(text: str) -> list[int]:
     return sorted(set(levels))
 
 
-def index_name(prefix: str, dataset: str) -> str:
-    """`cmp-nfcorpus`: one index per dataset, valid on every engine."""
+def index_name(prefix: str, dataset: str, analyzer: str = "standard") -> str:
+    """`cmp-nfcorpus` (`cmp-nfcorpus-english` with that analysis): one index per dataset and
+    analysis, valid on every engine, so switching the analysis does not rebuild the other's."""
     from ..engines.base import validate_index_name
 
     slug = re.sub(r"[^a-z0-9_-]+", "-", dataset.lower()).strip("-_") or "dataset"
-    return validate_index_name(f"{prefix}-{slug}"[:100])
+    suffix = "" if analyzer == "standard" else f"-{analyzer}"
+    return validate_index_name(f"{prefix}-{slug}"[: 100 - len(suffix)] + suffix)
 
 
 def canonical_command(args: argparse.Namespace, engines: list[str], modes: list[ModeSpec], concurrency: list[int]) -> str:
@@ -143,6 +160,9 @@ def canonical_command(args: argparse.Namespace, engines: list[str], modes: list[
     for flag in ("shards", "replicas"):
         if getattr(args, flag, None) is not None:
             parts += [f"--{flag}", str(getattr(args, flag))]
+    for flag in ("analyzer", "fields", "tie_breaker", "profile"):
+        if getattr(args, flag, None) is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if args.index_prefix != "cmp":
         parts += ["--index-prefix", args.index_prefix]
     if args.encode_sample != 200:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import registry
 from ..config import EngineConfig
 from ..errors import ConfigurationError
-from .base import DocumentStore, IndexLayout
+from .base import DocumentStore, IndexLayout, IndexOptions, TextFields
 
 
 def open_store(engine: str = "embedded", **options) -> DocumentStore:
@@ -17,9 +17,9 @@ def open_store(engine: str = "embedded", **options) -> DocumentStore:
         raise ConfigurationError(exc.args[0]) from None
     store_class = spec.store_class()
     if not spec.server:
-        return store_class(path=options.get("path"), layout=options.get("layout"))
+        return store_class(path=options.get("path"), layout=options.get("layout"), options=options.get("options"))
     options = {k: v for k, v in options.items() if k != "path"}
     return store_class(**options)
 
 
-__all__ = ["open_store", "DocumentStore", "EngineConfig", "IndexLayout"]
+__all__ = ["open_store", "DocumentStore", "EngineConfig", "IndexLayout", "IndexOptions", "TextFields"]

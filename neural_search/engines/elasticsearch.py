@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import CapabilityError, IndexNotFound, TransientEngineError
 from ..fusion import FusionSpec
-from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for, reported_legs
+from .base import DEFAULT_FIELDS, TextFields, LEGS, FilterClause, HybridHit, RawHit, capabilities_for, reported_legs
 from .es_family import SCORED, SOURCE_EXCLUDES, TIEBREAK, WHOLE, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
@@ -108,39 +108,49 @@ class ElasticsearchStore(SearchClusterStore):
 
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
-        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None, fields: TextFields = DEFAULT_FIELDS,
     ) -> list[HybridHit]:
         """One `_search` with the plugin's `neural_hybrid` retriever: the legs exactly as bm25() and
         knn() run them (same query, k and num_candidates), fused at the coordinating node."""
         problem = self.engine_fusion_problem(physical, fusion, weights)
         if problem:
             raise CapabilityError(problem)
-        retriever = {
-            "retrievers": [
-                {"standard": {"query": bm25_query(text, filters), "sort": TIEBREAK}},
-                {"knn": self._knn(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)},
-            ],
-            "names": list(LEGS),
-            "fusion": str(fusion),
-            "weights": list(weights),
-            "rank_window_size": depth,
-        }
-        body = {"from": offset, "size": k, "_source": {"excludes": SOURCE_EXCLUDES}, "retriever": {"neural_hybrid": retriever}}
+        retriever = self.hybrid_retriever(text, vector, filters=filters, fusion=fusion, weights=weights, depth=depth, fields=fields)
+        body = {"from": offset, "size": k, "_source": {"excludes": SOURCE_EXCLUDES}, "retriever": retriever}
         response = self._call(self.client.search, index=physical, body=body, **SCORED, **WHOLE)
         return [
             HybridHit.of(self._hit(raw), {} if explain is False else reported_legs(((raw.get("fields") or {}).get("_neural_search_legs") or [{}])[0]))
             for raw in response["hits"]["hits"]
         ]
 
+    @classmethod
+    def hybrid_retriever(
+        cls, text: str, vector, *, filters: tuple[FilterClause, ...] = (), fusion: FusionSpec, weights: tuple[float, float], depth: int,
+        fields: TextFields = DEFAULT_FIELDS,
+    ) -> dict:
+        """The plugin's `neural_hybrid` retriever: the legs exactly as bm25() and knn() run them."""
+        return {
+            "neural_hybrid": {
+                "retrievers": [
+                    {"standard": {"query": bm25_query(text, filters, fields), "sort": TIEBREAK}},
+                    {"knn": cls._knn(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)},
+                ],
+                "names": list(LEGS),
+                "fusion": str(fusion),
+                "weights": list(weights),
+                "rank_window_size": depth,
+            }
+        }
+
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
-        weights: tuple[float, float],
+        weights: tuple[float, float], fields: TextFields = DEFAULT_FIELDS,
     ) -> list[RawHit]:
         """One request with `query` and `knn`: Elasticsearch returns their union, scored by
         bm25_weight * BM25 + knn_weight * similarity (the boosts)."""
         body = self.knn_body(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)
         body["knn"]["boost"] = weights[1]
-        query = bm25_query(text, filters)
+        query = bm25_query(text, filters, fields)
         query["bool"]["boost"] = weights[0]
         body["query"] = query
         body["size"] = k

@@ -20,12 +20,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..analysis import tokenize
+from ..analysis import analyzer_for
 from ..lucene_bm25 import LuceneBM25
 from ..documents import metadata_json
 from ..errors import CapabilityError, ConfigurationError, IndexNotFound
 from ..fusion import FusionSpec
-from .base import FilterClause, IndexedDoc, IndexLayout, RawHit, WriteResult, matches
+from .base import DEFAULT_FIELDS, FilterClause, IndexedDoc, IndexLayout, IndexOptions, RawHit, TextFields, WriteResult, matches
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -41,7 +41,8 @@ def default_home() -> Path:
 class _Snapshot:
     """Read-only search structures for one generation of a physical index."""
 
-    def __init__(self, rows: list[tuple[str, str, str, str, bytes]], dimension: int):
+    def __init__(self, rows: list[tuple[str, str, str, str, bytes]], dimension: int, analyzer: str = "standard"):
+        self.analyze = analyzer_for(analyzer)
         self.ids = [r[0] for r in rows]
         self._rows_by_id: dict[str, int] | None = None
         self.titles = [r[1] for r in rows]
@@ -55,8 +56,24 @@ class _Snapshot:
         norms = np.linalg.norm(self.matrix, axis=1)
         norms[norms == 0] = 1.0
         self.unit = self.matrix / norms[:, None]
-        # title and text are two values of one field on the servers (copy_to / copyField).
-        self.bm25 = LuceneBM25([tokenize(t) + tokenize(x) for t, x in zip(self.titles, self.texts)], k1=BM25_K1, b=BM25_B)
+        titles = [self.analyze(t) for t in self.titles]
+        texts = [self.analyze(x) for x in self.texts]
+        # title and text are two values of one field on the servers (copy_to / copyField), and
+        # each a field of its own too.
+        self.fields = {
+            "content": LuceneBM25([t + x for t, x in zip(titles, texts)], k1=BM25_K1, b=BM25_B),
+            "title": LuceneBM25(titles, k1=BM25_K1, b=BM25_B),
+            "text": LuceneBM25(texts, k1=BM25_K1, b=BM25_B),
+        }
+
+    def bm25_scores(self, tokens: list[str], fields: TextFields) -> np.ndarray:
+        """Lucene's scores: one field's, or several fields' as a DisjunctionMaxQuery of one query
+        per field: the best (weighted) field's score plus tie_breaker times the others'."""
+        scores = np.stack([weight * self.fields[name].scores(tokens) for name, weight in fields.fields])
+        if len(fields.fields) == 1:
+            return scores[0]
+        best = scores.max(axis=0)
+        return best + fields.tie_breaker * (scores.sum(axis=0) - best)
 
     def mask(self, filters: tuple[FilterClause, ...]) -> np.ndarray | None:
         if not filters:
@@ -85,14 +102,22 @@ def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float |
     return [int(i) for i in candidates[order[:k]]]
 
 
+_OPEN_LOCK = threading.Lock()
+
+
 class EmbeddedStore:
     engine = "embedded"
     # Searches run in the caller's process and mostly hold the GIL: under concurrent searches a
     # second thread for the other hybrid leg only adds hand-offs (benchmarks/README.md, section 2).
     in_process = True
 
-    def __init__(self, *, path: str | os.PathLike | None = None, layout: IndexLayout | None = None):
+    def __init__(self, *, path: str | os.PathLike | None = None, layout: IndexLayout | None = None, options: IndexOptions | None = None):
+        if options is not None and not isinstance(options, IndexOptions):
+            raise ConfigurationError("options must be an IndexOptions(analyzer=...)")
         self.default_layout = self._one_piece(layout or IndexLayout())
+        self.default_options = options or IndexOptions()
+        if self.default_options.vector is not None:
+            self.default_options.vector.check(self.engine)  # exact search only: `flat`
         self.root = Path(path) if path else default_home()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -136,7 +161,10 @@ class EmbeddedStore:
             if not (self._dir(physical) / "meta.json").exists():
                 raise IndexNotFound(self.engine, physical)
             connection = sqlite3.connect(self._dir(physical) / "docs.sqlite", timeout=60)
-            connection.execute("PRAGMA journal_mode=WAL")
+            # Switching the journal mode is answered "database is locked" at once (no busy wait)
+            # while another thread's connection does the same: writer threads open theirs one at a time.
+            with _OPEN_LOCK:
+                connection.execute("PRAGMA journal_mode=WAL")
             connections[physical] = connection
         return connection
 
@@ -171,8 +199,13 @@ class EmbeddedStore:
             raise IndexNotFound(self.engine, physical)
         return IndexLayout(1, 0)
 
-    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+    def create_physical(
+        self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None, options: IndexOptions | None = None,
+    ) -> None:
         self._one_piece(layout or self.default_layout)
+        options = options or self.default_options
+        if options.vector is not None:
+            options.vector.check(self.engine)
         directory = self._dir(physical)
         if directory.exists():
             raise ConfigurationError(f"embedded index {physical!r} already exists at {directory}")
@@ -184,7 +217,10 @@ class EmbeddedStore:
                 " text TEXT, metadata TEXT, vector BLOB NOT NULL)"
             )
         connection.close()
-        meta = {"fingerprint": fingerprint, "dimension": fingerprint["dimension"], "similarity": fingerprint["similarity"]}
+        meta = {
+            "fingerprint": fingerprint, "dimension": fingerprint["dimension"], "similarity": fingerprint["similarity"],
+            "options": options.to_dict(),
+        }
         (directory / "meta.json").write_text(json.dumps(meta, indent=1))
 
     def publish(self, name: str, physical: str) -> str | None:
@@ -214,6 +250,9 @@ class EmbeddedStore:
 
     def get_fingerprint(self, physical: str) -> dict | None:
         return self._meta(physical).get("fingerprint")
+
+    def index_options(self, physical: str) -> IndexOptions:
+        return IndexOptions.from_dict(self._meta(physical).get("options"))
 
     def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]:
         dimension = self._meta(physical)["dimension"]
@@ -256,7 +295,8 @@ class EmbeddedStore:
             if cached and cached[0] == generation:
                 return cached[1]
             rows = self._db(physical).execute("SELECT id, title, text, metadata, vector FROM docs ORDER BY seq").fetchall()
-            snapshot = _Snapshot(rows, self._meta(physical)["dimension"])
+            meta = self._meta(physical)
+            snapshot = _Snapshot(rows, meta["dimension"], IndexOptions.from_dict(meta.get("options")).analyzer)
             self._snapshots[physical] = (generation, snapshot)
             return snapshot
 
@@ -282,12 +322,15 @@ class EmbeddedStore:
         rows = snapshot.rows_by_id()
         return {i: snapshot.hit(rows[i], 0.0) for i in ids if i in rows}
 
-    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
+    def bm25(
+        self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False,
+        fields: TextFields = DEFAULT_FIELDS,
+    ) -> list[RawHit]:
         snapshot = self._snapshot(physical)
-        tokens = tokenize(text)
+        tokens = snapshot.analyze(text)
         if not snapshot.ids or not tokens:
             return []
-        scores = snapshot.bm25.scores(tokens)
+        scores = snapshot.bm25_scores(tokens, fields)
         # Lucene returns only documents that contain at least one query term (score > 0).
         return [snapshot.hit(i, scores[i]) for i in _top(scores, snapshot.mask(filters), k, threshold=0.0)]
 

@@ -23,7 +23,8 @@ from ..errors import (
     PayloadTooLarge,
     TransientEngineError,
 )
-from .base import FilterClause, IndexedDoc, IndexLayout, RawHit, WriteResult
+from .base import DEFAULT_FIELDS, FilterClause, IndexedDoc, IndexLayout, IndexOptions, RawHit, TextFields, WriteResult
+from .vector_index import ann_depth
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,28 @@ WHOLE = {"allow_partial_search_results": False}
 TIEBREAK = [{"_score": {"order": "desc"}}, {"id": {"order": "asc"}}]
 
 
-def load_mapping(engine: str, *, dimension: int, similarity: str, meta: dict, layout: IndexLayout | None = None) -> dict:
+def load_mapping(
+    engine: str, *, dimension: int, similarity: str, meta: dict, layout: IndexLayout | None = None, options: IndexOptions | None = None,
+) -> dict:
     template = resources.files("neural_search").joinpath("mappings", f"{engine}.json").read_text()
-    body = json.loads(template)
+    # The analyzer names are the engines' own built-in ones (`standard`, `english`).
+    body = json.loads(template.replace("__ANALYZER__", (options or IndexOptions()).analyzer))
     layout = layout or IndexLayout()
     body["settings"]["number_of_shards"] = layout.shards
     if layout.replicas is not None:
         body["settings"]["number_of_replicas"] = layout.replicas
     vector = body["mappings"]["properties"]["vector"]
+    index = (options or IndexOptions()).vector
     if "dims" in vector:
         vector["dims"] = dimension
         vector["similarity"] = similarity
+        if index is not None:
+            vector["index_options"] = index.elasticsearch_index_options()
     else:
         vector["dimension"] = dimension
         vector["method"]["space_type"] = similarity
+        if index is not None:
+            vector["method"] = index.opensearch_method(similarity)
     body["mappings"]["_meta"]["neural_search"] = meta
     return body
 
@@ -74,14 +83,25 @@ def filter_clauses(filters: Sequence[FilterClause]) -> list[dict]:
 
 
 def knn_candidates(k: int, num_candidates: int | None) -> int:
-    """How many candidates a kNN leg explores: never fewer than 100, so a shallow page still
-    searches the graph as deep as the default (the client's legs and the engine-side ones agree)."""
-    return max(k, num_candidates or 0, 100)
+    """How many candidates a kNN leg explores (vector_index.ann_depth: 100 unless asked; the
+    client's legs and the engine-side ones use the same rule, so they agree)."""
+    return ann_depth(k, num_candidates)
 
 
-def bm25_query(text: str, filters: Sequence[FilterClause]) -> dict:
-    # `match` analyses the text and never parses it as query syntax, whatever it contains.
-    return {"bool": {"must": [{"match": {"content": {"query": text}}}], "filter": filter_clauses(filters)}}
+def bm25_query(text: str, filters: Sequence[FilterClause], fields: TextFields = DEFAULT_FIELDS) -> dict:
+    # `match` and `multi_match` analyse the text and never parse it as query syntax, whatever it contains.
+    if len(fields.fields) == 1:
+        name, weight = fields.fields[0]
+        match = {"match": {name: {"query": text, **({"boost": weight} if weight != 1.0 else {})}}}
+    else:
+        # best_fields is Lucene's DisjunctionMaxQuery over one match query per field (TextFields).
+        match = {
+            "multi_match": {
+                "query": text, "type": "best_fields", "tie_breaker": fields.tie_breaker,
+                "fields": [name if weight == 1.0 else f"{name}^{weight:g}" for name, weight in fields.fields],
+            }
+        }
+    return {"bool": {"must": [match], "filter": filter_clauses(filters)}}
 
 
 class SearchClusterStore:
@@ -91,7 +111,10 @@ class SearchClusterStore:
     mapping_similarity = {"cosine": "cosine"}
     in_process = False
 
-    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None, **connection):
+    def __init__(
+        self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None,
+        options: IndexOptions | None = None, **connection,
+    ):
         if config is None:
             config = EngineConfig.from_env(self.engine, url=url, **connection)
         elif url or connection:
@@ -101,7 +124,12 @@ class SearchClusterStore:
         if layout is not None and not isinstance(layout, IndexLayout):
             raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
         self.config = config
+        if options is not None and not isinstance(options, IndexOptions):
+            raise ConfigurationError("options must be an IndexOptions(analyzer=...)")
         self.default_layout = layout or IndexLayout()
+        self.default_options = options or IndexOptions()
+        if self.default_options.vector is not None:
+            self.default_options.vector.check(self.engine)
         self._client = None
         self._version: str | None = None
         self._lock = threading.Lock()
@@ -190,14 +218,20 @@ class SearchClusterStore:
                 return physical[0]
         return name if self._lookup(self.client.indices.get, index=name) is not None else None
 
-    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+    def create_physical(
+        self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None, options: IndexOptions | None = None,
+    ) -> None:
         layout = layout or self.default_layout
+        options = options or self.default_options
+        if options.vector is not None:
+            options.vector.check(self.engine)
         body = load_mapping(
             self.engine,
             dimension=fingerprint["dimension"],
             similarity=self.mapping_similarity[fingerprint["similarity"]],
-            meta={"fingerprint": fingerprint, "schema": 1, "layout": layout.to_dict()},
+            meta={"fingerprint": fingerprint, "schema": 1, "layout": layout.to_dict(), "options": options.to_dict()},
             layout=layout,
+            options=options,
         )
         self._call(self.client.indices.create, index=physical, body=body)
         self._wait_for_index(physical, layout.replicas)
@@ -248,11 +282,17 @@ class SearchClusterStore:
     def drop(self, physical: str) -> None:
         self._lookup(self.client.indices.delete, index=physical)
 
-    def get_fingerprint(self, physical: str) -> dict | None:
+    def _stamp(self, physical: str) -> dict:
         mapping = self._call(self.client.indices.get_mapping, index=physical)
         for body in mapping.values():
-            return ((body.get("mappings") or {}).get("_meta") or {}).get("neural_search", {}).get("fingerprint")
-        return None
+            return ((body.get("mappings") or {}).get("_meta") or {}).get("neural_search") or {}
+        raise IndexNotFound(self.engine, physical)
+
+    def get_fingerprint(self, physical: str) -> dict | None:
+        return self._stamp(physical).get("fingerprint")
+
+    def index_options(self, physical: str) -> IndexOptions:
+        return IndexOptions.from_dict(self._stamp(physical).get("options"))
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, physical: str, docs: Sequence[IndexedDoc]) -> list[WriteResult]:
@@ -323,8 +363,11 @@ class SearchClusterStore:
         response = self._call(self.client.search, index=index, body=body, **WHOLE, **params)
         return [RawHit(h["fields"]["id"][0], float(h.get("_score") or 0.0)) for h in response["hits"]["hits"]]
 
-    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
-        body = {"size": k, "query": bm25_query(text, filters), "sort": TIEBREAK}
+    def bm25(
+        self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False,
+        fields: TextFields = DEFAULT_FIELDS,
+    ) -> list[RawHit]:
+        body = {"size": k, "query": bm25_query(text, filters, fields), "sort": TIEBREAK}
         return self._search_ids(physical, body, **SCORED) if ids_only else self._search(physical, body, **SCORED)
 
     def knn(

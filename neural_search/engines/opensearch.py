@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CapabilityError, IndexNotFound
 from ..fusion import FusionSpec, LegScore
-from .base import LEGS, FilterClause, HybridHit, RawHit, capabilities_for
+from .base import DEFAULT_FIELDS, TextFields, LEGS, FilterClause, HybridHit, RawHit, capabilities_for
 from .es_family import SCORED, SOURCE_EXCLUDES, TIEBREAK, SearchClusterStore, bm25_query, filter_clauses, knn_candidates
 
 
@@ -108,12 +108,17 @@ class OpenSearchStore(SearchClusterStore):
             if self.plugins() & self.PLUGINS:
                 return f"OpenSearch {self.version()} is older than 2.19 (hybrid pagination_depth, score-ranker-processor)"
             return f"{self.engine} at {self.config.url} has no neural-search plugin; {self.PLUGIN_HINT}"
+        return self.fusion_gap(fusion, weights)
+
+    @classmethod
+    def fusion_gap(cls, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
+        """What OpenSearch 2.19's search pipelines cannot express of this fusion (None: nothing)."""
         if fusion.method == "rrf" and weights != (1.0, 1.0):
             return "OpenSearch 2.19's score-ranker-processor takes no per-leg weights (rank_constant only); use weights 1.0/1.0 or fusion_at='client'"
-        if fusion.method == "linear" and fusion.normalization not in self.NORMALIZATIONS:
+        if fusion.method == "linear" and fusion.normalization not in cls.NORMALIZATIONS:
             return (
                 f"OpenSearch 2.19's normalization-processor has no {fusion.normalization} (it has "
-                f"{', '.join(self.NORMALIZATIONS)}); use fusion_at='client' for it"
+                f"{', '.join(cls.NORMALIZATIONS)}); use fusion_at='client' for it"
             )
         return None
 
@@ -158,7 +163,7 @@ class OpenSearchStore(SearchClusterStore):
 
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
-        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None, fields: TextFields = DEFAULT_FIELDS,
     ) -> list[HybridHit]:
         """The neural-search plugin's `hybrid` query: the sub-queries exactly as bm25() and knn()
         run them, each `pagination_depth` deep, fused by the search pipeline. Per-leg scores come
@@ -173,7 +178,7 @@ class OpenSearchStore(SearchClusterStore):
         body = {
             "from": offset,
             "size": k,
-            "query": {"hybrid": {"queries": [bm25_query(text, filters), knn], "pagination_depth": depth}},
+            "query": {"hybrid": {"queries": [bm25_query(text, filters, fields), knn], "pagination_depth": depth}},
         }
         if explain:
             body["explain"] = True
@@ -186,12 +191,12 @@ class OpenSearchStore(SearchClusterStore):
 
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
-        weights: tuple[float, float],
+        weights: tuple[float, float], fields: TextFields = DEFAULT_FIELDS,
     ) -> list[RawHit]:
         """`bool.should` of the two legs: the union, scored by bm25_weight * BM25 + knn_weight * similarity."""
         knn = self.knn_body(np.asarray(vector, dtype=float), depth, knn_candidates(depth, depth), filters)["query"]
         knn["knn"]["vector"]["boost"] = weights[1]
-        query = bm25_query(text, filters)
+        query = bm25_query(text, filters, fields)
         query["bool"]["boost"] = weights[0]
         return self._search(physical, {"size": k, "query": {"bool": {"should": [query, knn]}}, "sort": TIEBREAK}, **SCORED)
 

@@ -16,7 +16,6 @@ local params, name other fields or call functions.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import uuid
 from typing import Any, Sequence
@@ -26,9 +25,11 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import TRANSIENT_STATUSES, AuthenticationError, CapabilityError, ConfigurationError, EngineUnavailable, IndexNotFound, PayloadTooLarge, TransientEngineError
 from ..fusion import FusionSpec
-from .base import FilterClause, HybridHit, IndexedDoc, IndexLayout, RawHit, WriteResult, capabilities_for, reported_legs
+from .base import DEFAULT_FIELDS, FilterClause, HybridHit, IndexedDoc, IndexLayout, IndexOptions, RawHit, TextFields, WriteResult, capabilities_for, reported_legs
 from .solr_cloud import ADMIN_TIMEOUT_SECONDS, SolrCloudAdmin
+from .vector_index import ann_depth, byte_vector, effective
 from .solr_nodes import NodePool
+from .solr_query import escape_query_text, filter_params, fingerprint_property, metadata_field
 
 CONFIGSET = "neural_search"
 # Equal scores in id order: each copy of a shard numbers its documents its own way, so without
@@ -39,105 +40,34 @@ TIEBREAK = "score desc,id asc"
 # waiting the whole request timeout for it would make a lost node cost every request 30 s.
 CONNECT_TIMEOUT_SECONDS = 5.0
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot_product", "euclidean": "euclidean"}
-_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/&|])')
-_OPERATORS = re.compile(r"\b(AND|OR|NOT|TO)\b")
-_FIELD_CHARS = re.compile(r"[^A-Za-z0-9_]")
-
-
-def escape_query_text(text: str) -> str:
-    """Every Lucene/edismax syntax character backslash-escaped; operator words lowercased (the
-    analyzer lowercases anyway, so matching is unchanged)."""
-    return _OPERATORS.sub(lambda m: m.group(1).lower(), _SPECIAL.sub(r"\\\1", text))
-
-
-def metadata_field(key: str, value: Any) -> str | None:
-    """The dynamic field a metadata value is indexed under, or None if it is kept in metadata_json only."""
-    name = "meta_" + _FIELD_CHARS.sub("_", key)
-    if isinstance(value, bool):
-        return f"{name}_b"
-    if isinstance(value, int):
-        return f"{name}_l"
-    if isinstance(value, float):
-        return f"{name}_d"
-    if isinstance(value, str):
-        return f"{name}_s"
-    if isinstance(value, list) and value:
-        if all(isinstance(v, str) for v in value):
-            return f"{name}_ss"
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return f"{name}_ls"
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            return f"{name}_ds"
-    return None
-
-
-def _filter_fields(field: str, sample: Any) -> list[str]:
-    base = "meta_" + field
-    if isinstance(sample, bool):
-        return [f"{base}_b"]
-    if isinstance(sample, (int, float)):
-        return [f"{base}_l", f"{base}_ls", f"{base}_d", f"{base}_ds"]
-    return [f"{base}_s", f"{base}_ss"]
-
-
-def _range_bound(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def filter_params(filters: Sequence[FilterClause]) -> tuple[list[str], dict[str, str]]:
-    """fq clauses plus the parameters they dereference; values only ever travel as parameters."""
-    fqs, params = [], {}
-    for n, clause in enumerate(filters):
-        if clause.kind == "range":
-            sample = next(iter(clause.value.values()))
-            low = clause.value.get("gte", clause.value.get("gt"))
-            high = clause.value.get("lte", clause.value.get("lt"))
-            opening = "{" if "gt" in clause.value else "["
-            closing = "}" if "lt" in clause.value else "]"
-            span = f"{opening}{'*' if low is None else _range_bound(low)} TO {'*' if high is None else _range_bound(high)}{closing}"
-            fqs.append(" OR ".join(f"{f}:{span}" for f in _filter_fields(clause.field, sample)))
-            continue
-        values = clause.value if clause.kind == "terms" else [clause.value]
-        shoulds = []
-        for m, value in enumerate(values):
-            key = f"fv{n}_{m}"
-            params[key] = str(value).lower() if isinstance(value, bool) else str(value)
-            for f in _filter_fields(clause.field, value):
-                # Each term query is a parameter of its own: local params at the start of an fq
-                # (`{!term ...} OR {!term ...}`) would apply to the whole string and drop the rest.
-                ref = f"fc{n}_{len(shoulds)}"
-                params[ref] = f"{{!term f={f} v=${key}}}"
-                shoulds.append(f"should=${ref}")
-        fqs.append(f"{{!bool {' '.join(shoulds)}}}")
-    return fqs, params
-
-
-def fingerprint_property(fingerprint: dict) -> str:
-    # Solr expands ${...} and $$ inside core properties; \u0024 keeps '$' out while staying valid JSON.
-    return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), ensure_ascii=True).replace("$", "\\u0024")
-
-
 class SolrStore:
     engine = "solr"
     in_process = False
 
-    def __init__(self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None, **connection):
+    def __init__(
+        self, *, config: EngineConfig | None = None, url: str | None = None, layout: IndexLayout | None = None,
+        options: IndexOptions | None = None, **connection,
+    ):
         if config is None:
             config = EngineConfig.from_env(self.engine, url=url, **connection)
         elif url or connection:
             raise ConfigurationError("pass either config= or url=/credentials, not both")
         if layout is not None and not isinstance(layout, IndexLayout):
             raise ConfigurationError("layout must be an IndexLayout(shards=..., replicas=...)")
+        if options is not None and not isinstance(options, IndexOptions):
+            raise ConfigurationError("options must be an IndexOptions(analyzer=...)")
         self.config = config
         self.default_layout = layout or IndexLayout()
+        self.default_options = options or IndexOptions()
+        if self.default_options.vector is not None:
+            self.default_options.vector.check(self.engine)
         self.nodes = NodePool(config.urls, engine=self.engine)
         self._session = None
         self._version: str | None = None
         self._mode: str | None = None
         self._cloud: SolrCloudAdmin | None = None
         self._plugin_info: dict[str, dict | None] = {}
+        self._byte_vectors: dict[str, bool] = {}  # per core: is its vector field BYTE-encoded
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -307,7 +237,7 @@ class SolrStore:
             return self.cloud.resolve(name)
         return name if self._status(name) else None
 
-    def _properties(self, fingerprint: dict, layout: IndexLayout) -> dict[str, str]:
+    def _properties(self, fingerprint: dict, layout: IndexLayout, options: IndexOptions) -> dict[str, str]:
         similarity = SIMILARITIES.get(fingerprint["similarity"])
         if similarity is None:
             raise ConfigurationError(f"Solr cannot index vectors with similarity {fingerprint['similarity']!r}")
@@ -316,11 +246,18 @@ class SolrStore:
             "neural_search.similarity": similarity,
             "neural_search.fingerprint": fingerprint_property(fingerprint),
             "neural_search.layout": SolrCloudAdmin.layout_property(layout),
+            "neural_search.options": fingerprint_property(options.to_dict()),
+            # The schema picks the text fields' type from this one (text_standard, text_english).
+            "neural_search.analyzer": options.analyzer,
+            # The knn_vector fieldType's encoding, hnswMaxConnections and hnswBeamWidth.
+            **effective(options.vector, self.engine).solr_properties(),
         }
 
-    def create_physical(self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None) -> None:
+    def create_physical(
+        self, physical: str, *, fingerprint: dict, layout: IndexLayout | None = None, options: IndexOptions | None = None,
+    ) -> None:
         layout = layout or self.default_layout
-        properties = self._properties(fingerprint, layout)
+        properties = self._properties(fingerprint, layout, options or self.default_options)
         if self.cloud:
             self.cloud.create(physical, layout=layout, properties=properties)
             return
@@ -362,6 +299,7 @@ class SolrStore:
     def publish(self, name: str, physical: str) -> str | None:
         if name == physical:
             return None
+        self._byte_vectors.pop(name, None)  # the name is about to serve other data
         if self.cloud:
             return self.cloud.publish(name, physical)
         if self.serves(name, physical):
@@ -372,30 +310,51 @@ class SolrStore:
             return None
         self._admin(action="SWAP", core=name, other=physical)
         # `physical` now names the core holding the previous data.
+        self._byte_vectors.pop(name, None)
+        self._byte_vectors.pop(physical, None)
         return physical
 
     def drop(self, physical: str) -> None:
         self._plugin_info.pop(physical, None)
+        self._byte_vectors.pop(physical, None)
         if self.cloud:
             self.cloud.delete(physical)
         elif self._status(physical):
             self._admin(action="UNLOAD", core=physical, deleteInstanceDir="true")
 
+    def _stamp(self, physical: str) -> dict:
+        return self._request("GET", f"/{physical}/neural-search/meta").get("params", {})
+
     def get_fingerprint(self, physical: str) -> dict | None:
-        params = self._request("GET", f"/{physical}/neural-search/meta").get("params", {})
-        raw = params.get("fingerprint")
+        raw = self._stamp(physical).get("fingerprint")
         return json.loads(raw) if raw else None
+
+    def index_options(self, physical: str) -> IndexOptions:
+        raw = self._stamp(physical).get("options")
+        return IndexOptions.from_dict(json.loads(raw) if raw else None)
+
+    def _as_indexed(self, physical: str, vector: np.ndarray) -> np.ndarray:
+        """The vector as the core's field takes it: whole numbers in -127..127 for a BYTE field
+        (vector_index.byte_vector), else as it is. Solr 9.10 does not quantise floats itself."""
+        return np.asarray(byte_vector(vector), dtype=np.int16) if self._byte_field(physical) else vector
+
+    def _byte_field(self, physical: str) -> bool:
+        byte = self._byte_vectors.get(physical)
+        if byte is None:
+            vector_options = self.index_options(physical).vector
+            byte = self._byte_vectors[physical] = vector_options is not None and vector_options.type == "byte_hnsw"
+        return byte
 
     # -- writing ------------------------------------------------------------------------------
     @staticmethod
-    def _solr_doc(item: IndexedDoc) -> dict:
+    def _solr_doc(item: IndexedDoc, byte: bool = False) -> dict:
         d = item.document
         doc: dict[str, Any] = {
             "id": d.id,
             "title": d.title,
             "text": d.text,
             "metadata_json": json.dumps(dict(d.metadata), ensure_ascii=False, sort_keys=True, default=str),
-            "vector": np.asarray(item.vector, dtype=float).tolist(),
+            "vector": byte_vector(item.vector) if byte else np.asarray(item.vector, dtype=float).tolist(),
         }
         for key, value in d.metadata.items():
             field = metadata_field(key, value)
@@ -408,8 +367,9 @@ class SolrStore:
         until the documents at fault are found, so each gets its own result and reason."""
         if not docs:
             return []
+        byte = self._byte_field(physical)
         try:
-            self._request("POST", f"/{physical}/update", json_body=[self._solr_doc(i) for i in docs])
+            self._request("POST", f"/{physical}/update", json_body=[self._solr_doc(i, byte) for i in docs])
             return [WriteResult(i.document.id, True, 200) for i in docs]
         except SolrRequestError as exc:
             if len(docs) == 1:
@@ -466,14 +426,32 @@ class SolrStore:
         return {d["id"]: self._hit({**d, "score": 0.0}) for d in docs}
 
     @staticmethod
-    def _lexical() -> str:
-        return "{!edismax qf=content uf=-* v=$qq}"
+    def _field_query(name: str, weight: float) -> str:
+        qf = name if weight == 1.0 else f"{name}^{weight:g}"
+        return f"{{!edismax qf={qf} uf=-* v=$qq}}"
 
-    def bm25(self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False) -> list[RawHit]:
-        return self._search(physical, {"q": self._lexical(), "qq": escape_query_text(text), "rows": k}, filters, ids_only)
+    @classmethod
+    def _lexical(cls, fields: TextFields = DEFAULT_FIELDS) -> dict[str, str]:
+        """The BM25 query as parameters: `q`, and what it dereferences besides the escaped text
+        ($qq). Several fields: one query per field, the best plus tie times the others
+        (DisjunctionMaxQuery, Elasticsearch's best_fields); edismax over several qf fields would
+        take the best field per term instead. Our Solr plugin builds its BM25 leg the same way."""
+        if len(fields.fields) == 1:
+            return {"q": cls._field_query(*fields.fields[0])}
+        clauses = " ".join(f'_query_:"{cls._field_query(name, weight)}"' for name, weight in fields.fields)
+        return {"q": f"{{!maxscore tie={fields.tie_breaker!r} v=$qb}}", "qb": clauses}
+
+    def bm25(
+        self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False,
+        fields: TextFields = DEFAULT_FIELDS,
+    ) -> list[RawHit]:
+        return self._search(physical, {**self._lexical(fields), "qq": escape_query_text(text), "rows": k}, filters, ids_only)
 
     @staticmethod
     def _vector_text(vector: np.ndarray) -> str:
+        vector = np.asarray(vector)
+        if vector.dtype.kind == "i":  # a BYTE field's query: whole numbers
+            return "[" + ",".join(str(int(v)) for v in vector) + "]"
         return "[" + ",".join(repr(float(v)) for v in np.asarray(vector, dtype=np.float32)) + "]"
 
     @classmethod
@@ -485,7 +463,8 @@ class SolrStore:
         ids_only: bool = False,
     ) -> list[RawHit]:
         # fq on a request whose main query is knn is applied as a pre-filter (Solr 9.1+).
-        top_k = max(k, num_candidates or 0)
+        top_k = ann_depth(k, num_candidates)
+        vector = self._as_indexed(physical, vector)
         return self._search(physical, {"q": self._knn_query(vector, top_k), "rows": k}, filters, ids_only)
 
     PLUGIN_HANDLER = "/neural-search/hybrid"
@@ -509,14 +488,18 @@ class SolrStore:
     def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
         if self.plugin_info(physical) is None:
             return f"Solr core {physical!r} at {self.config.url} has no neural-search hybrid handler; {self.PLUGIN_HINT}"
+        if self._byte_field(physical):
+            # The plugin (0.1.0) parses the query vector as floats and writes it back as `-1.0`,
+            # which a BYTE field's {!knn} refuses.
+            return f"Solr core {physical!r} has a BYTE vector field (byte_hnsw), which the neural-search plugin's kNN leg cannot query yet; use fusion_at='client'"
         return None
 
     def engine_fusion_preferred(self, physical: str) -> bool:
-        return self.plugin_info(physical) is not None
+        return self.plugin_info(physical) is not None and not self._byte_field(physical)
 
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],
-        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None,
+        fusion: FusionSpec, weights: tuple[float, float], explain: bool | None, fields: TextFields = DEFAULT_FIELDS,
     ) -> list[HybridHit]:
         """One request to the plugin's handler, which runs the legs exactly as bm25() and knn() do
         (it escapes the raw text itself) and fuses them at the coordinator."""
@@ -524,12 +507,9 @@ class SolrStore:
         if problem:
             raise CapabilityError(problem)
         fqs, fparams = filter_params(filters)
+        vector = self._as_indexed(physical, vector)
         params = {
-            "text": text,
-            "vector": self._vector_text(vector),
-            "depth": depth,
-            "fusion": str(fusion),
-            "weights": ",".join(repr(w) for w in weights),
+            **self.hybrid_params(text, self._vector_text(vector), fusion=fusion, weights=weights, depth=depth, fields=fields),
             "start": offset,
             "rows": k,
             "fl": "id,title,text,metadata_json,score",
@@ -541,15 +521,34 @@ class SolrStore:
         hits = [self._hit(doc) for doc in body["response"]["docs"]]
         return [HybridHit.of(hit, {} if explain is False else reported_legs(reported.get(hit.id))) for hit in hits]
 
+    @staticmethod
+    def hybrid_params(
+        text: str, vector_text: str, *, fusion: FusionSpec, weights: tuple[float, float], depth: int, fields: TextFields = DEFAULT_FIELDS,
+    ) -> dict[str, str | int]:
+        """The plugin handler's parameters for this fusion (its legs run as bm25() and knn() do)."""
+        return {
+            "text": text,
+            "vector": vector_text,
+            "depth": depth,
+            "fusion": str(fusion),
+            "weights": ",".join(repr(w) for w in weights),
+            "qf": " ".join(name if weight == 1.0 else f"{name}^{weight:g}" for name, weight in fields.fields),
+            "tie": repr(fields.tie_breaker),
+        }
+
     def rawsum_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...], depth: int,
-        weights: tuple[float, float],
+        weights: tuple[float, float], fields: TextFields = DEFAULT_FIELDS,
     ) -> list[RawHit]:
         """`{!bool should=lexical should=knn}`: the union, scored by bm25_weight * BM25 +
         knn_weight * similarity, like Elasticsearch's query + knn. Filters apply to the whole request (fq)."""
+        lexical = self._lexical(fields)
+        vector = self._as_indexed(physical, vector)
         params = {
             "q": "{!bool should=$lex should=$vec}",
-            "lex": f"{{!edismax qf=content uf=-* v=$qq boost={weights[0]!r}}}" if weights[0] != 1.0 else self._lexical(),
+            "lex": lexical.pop("q") if weights[0] == 1.0 else f"{{!boost b={weights[0]!r} v=$lexq}}",
+            **({} if weights[0] == 1.0 else {"lexq": lexical.pop("q")}),
+            **lexical,
             "qq": escape_query_text(text),
             "vec": self._knn_query(vector, depth) if weights[1] == 1.0 else f"{{!boost b={weights[1]!r} v=$vq}}",
             "vq": self._knn_query(vector, depth),

@@ -4,8 +4,9 @@
 # Assembles a runnable Elasticsearch install under HOME_DIR (see servers/CONTRACT.md):
 #   1. Maven (pom.xml next to this script) fetches the distribution zip from Maven Central into the
 #      local Maven repository (~/.m2, cached after the first run), unpacks it into a staging dir and
-#      builds the small GET / + HEAD / module (src/main/java) against the same version;
-#   2. the module is added under modules/, config/elasticsearch.yml is written, our plugin
+#      builds the small GET / + HEAD / module and the `english` analyzer module (src/main/java,
+#      stand-ins for rest-root and analysis-common, local engines only) against the same version;
+#   2. the modules are added under modules/, config/elasticsearch.yml is written, our plugin
 #      (plugins/elasticsearch: the neural_hybrid retriever) is installed with elasticsearch-plugin,
 #      the tree is moved to HOME_DIR;
 #   3. HOME_DIR/.prepared is written last.
@@ -29,8 +30,10 @@ VERSION="$(sed -n 's:.*<elasticsearch\.version>\([^<]*\)</elasticsearch\.version
 [ -n "$VERSION" ] || die "could not read <elasticsearch.version> from $POM"
 
 # Bump LAYOUT whenever what this script puts into HOME_DIR changes, so old homes get rebuilt.
-LAYOUT=2
+LAYOUT=3
 MODULE=neural-search-root-endpoint
+# The analyzer `english` (stock Elasticsearch has it from analysis-common, absent here).
+ANALYSIS_MODULE=neural-search-analysis-english
 REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
 PLUGIN_POM="$REPO/plugins/pom.xml"
 PLUGIN_VERSION="$(sed -n 's:^  <version>\([^<]*\)</version>.*:\1:p' "$PLUGIN_POM" | head -n1)"
@@ -99,6 +102,10 @@ fi
 UNPACKED="$STAGE/build/elasticsearch/elasticsearch-$VERSION"
 [ -x "$UNPACKED/bin/elasticsearch" ] || die "unexpected archive layout: $UNPACKED/bin/elasticsearch missing"
 [ -f "$STAGE/build/$MODULE.jar" ] || die "Maven did not produce $MODULE.jar"
+[ -f "$STAGE/build/$MODULE-analysis-english.jar" ] || die "Maven did not produce $MODULE-analysis-english.jar"
+LUCENE_VERSION="$(sed -n 's:.*<lucene\.version>\([^<]*\)</lucene\.version>.*:\1:p' "$POM" | head -n1)"
+[ -f "$UNPACKED/lib/lucene-analysis-common-$LUCENE_VERSION.jar" ] \
+  || die "Elasticsearch $VERSION does not ship lib/lucene-analysis-common-$LUCENE_VERSION.jar: set <lucene.version> in $POM to the Lucene of its lib/"
 # Belt and braces: keep the launch scripts executable whatever the unpacker did with file modes.
 find "$UNPACKED/bin" -type f ! -name '*.bat' ! -name '*.exe' -exec chmod 755 {} +
 
@@ -110,6 +117,18 @@ description=GET / and HEAD / endpoints for neural-search (stand-in for the rest-
 version=$VERSION
 name=$MODULE
 classname=neuralsearch.elasticsearch.RootEndpointPlugin
+java.version=21
+elasticsearch.version=$VERSION
+PROPS
+
+# The analyzer `english` = Lucene's EnglishAnalyzer (lucene-analysis-common is in lib/ already).
+mkdir -p "$UNPACKED/modules/$ANALYSIS_MODULE"
+cp "$STAGE/build/$MODULE-analysis-english.jar" "$UNPACKED/modules/$ANALYSIS_MODULE/$ANALYSIS_MODULE.jar"
+cat > "$UNPACKED/modules/$ANALYSIS_MODULE/plugin-descriptor.properties" <<PROPS
+description=The analyzer english (Lucene EnglishAnalyzer) for the local neural-search engines only: stand-in for the english analyzer of the analysis-common module, which this distribution lacks; never install it next to analysis-common
+version=$VERSION
+name=$ANALYSIS_MODULE
+classname=neuralsearch.elasticsearch.analysis.EnglishAnalysisPlugin
 java.version=21
 elasticsearch.version=$VERSION
 PROPS

@@ -20,6 +20,7 @@ record HybridRequest(
     int start,
     int rows,
     String qf,
+    double tie,
     String vf,
     String fl) {
 
@@ -29,6 +30,8 @@ record HybridRequest(
   static final String FUSION = "fusion";
   static final String WEIGHTS = "weights";
   static final String QF = "qf";
+  /** With several qf fields: Lucene's DisjunctionMaxQuery tie breaker (best_fields), 0 to 1. */
+  static final String TIE = "tie";
   static final String VF = "vf";
   static final String DESCRIBE = "describe";
   static final String START = "start";
@@ -36,7 +39,7 @@ record HybridRequest(
   static final String FL = "fl";
 
   /** The handler's own parameters: read here, never passed on to the legs. */
-  static final Set<String> OWN = Set.of(TEXT, VECTOR, DEPTH, FUSION, WEIGHTS, QF, VF, DESCRIBE);
+  static final Set<String> OWN = Set.of(TEXT, VECTOR, DEPTH, FUSION, WEIGHTS, QF, TIE, VF, DESCRIBE);
 
   static final int DEFAULT_DEPTH = 100;
   static final int MAX_DEPTH = 10_000;
@@ -69,12 +72,29 @@ record HybridRequest(
               + " (at most " + MAX_DEPTH + ")");
     }
     String qf = fieldList(params.get(QF, "content"));
+    double tie = tieBreaker(params.get(TIE));
     String vf = params.get(VF, "vector").strip();
     if (!FIELD.matcher(vf).matches()) {
       throw badRequest("vf must name one dense vector field, got '" + vf + "'");
     }
     String fl = params.get(FL, "id");
-    return new HybridRequest(text, vector, depth, fusion, weights, start, rows, qf, vf, fl);
+    return new HybridRequest(text, vector, depth, fusion, weights, start, rows, qf, tie, vf, fl);
+  }
+
+  private static double tieBreaker(String raw) {
+    if (raw == null) {
+      return 0.0;
+    }
+    double value;
+    try {
+      value = Double.parseDouble(raw.strip());
+    } catch (NumberFormatException e) {
+      throw badRequest("tie must be a number from 0 to 1, got '" + raw + "'");
+    }
+    if (!(value >= 0.0 && value <= 1.0)) {
+      throw badRequest("tie must be a number from 0 to 1, got " + raw.strip());
+    }
+    return value;
   }
 
   private static String fieldList(String qf) {

@@ -15,6 +15,8 @@ import org.apache.solr.common.params.SolrParams;
 final class LegQueries {
   /** Dereferenced by the BM25 leg's main query; the escaped user text travels only here. */
   static final String TEXT_PARAM = "nsqq";
+  /** With several fields: the per-field queries the best_fields query takes the best of. */
+  static final String FIELDS_PARAM = "nsbf";
   static final String IDS_PARAM = "nsids";
   static final String SEPARATOR_PARAM = "nssep";
   /** The uniqueKey under a name no stored field uses, so the fetch can map docs back to ids. */
@@ -24,7 +26,7 @@ final class LegQueries {
   private static final Set<String> SET_HERE = Set.of(
       CommonParams.Q, CommonParams.ROWS, CommonParams.START, CommonParams.FL, CommonParams.SORT,
       CommonParams.QT, CommonParams.WT, CommonParams.OMIT_HEADER, "echoParams", "defType",
-      TEXT_PARAM, IDS_PARAM, SEPARATOR_PARAM);
+      TEXT_PARAM, FIELDS_PARAM, IDS_PARAM, SEPARATOR_PARAM);
 
   /*
    * Parameters that shape a response rather than choose its documents: a leg's response is read
@@ -39,10 +41,26 @@ final class LegQueries {
 
   static ModifiableSolrParams lexical(SolrParams request, HybridRequest hybrid, String keyField) {
     ModifiableSolrParams params = ranked(request, hybrid, keyField);
-    String qf = hybrid.qf().contains(" ") ? "'" + hybrid.qf() + "'" : hybrid.qf();
-    params.set(CommonParams.Q, "{!edismax qf=" + qf + " uf=-* v=$" + TEXT_PARAM + "}");
+    String[] fields = hybrid.qf().split(" ");
+    if (fields.length == 1) {
+      params.set(CommonParams.Q, fieldQuery(fields[0]));
+    } else {
+      // Field-centric, as Elasticsearch's multi_match best_fields: the best field's BM25 plus tie
+      // times the others'. edismax over several qf fields would take the best field per term.
+      StringBuilder clauses = new StringBuilder();
+      for (String field : fields) {
+        clauses.append(clauses.length() == 0 ? "" : " ").append("_query_:\"").append(fieldQuery(field)).append('"');
+      }
+      params.set(CommonParams.Q, "{!maxscore tie=" + hybrid.tie() + " v=$" + FIELDS_PARAM + "}");
+      params.set(FIELDS_PARAM, clauses.toString());
+    }
     params.set(TEXT_PARAM, QueryText.escape(hybrid.text()));
     return params;
+  }
+
+  /** BM25 on one (optionally boosted) field; the text only ever dereferenced, field queries off. */
+  private static String fieldQuery(String boostedField) {
+    return "{!edismax qf=" + boostedField + " uf=-* v=$" + TEXT_PARAM + "}";
   }
 
   /** fq stays on: on a request whose main query is knn, Solr 9.1+ applies fq as a pre-filter. */

@@ -83,6 +83,10 @@ class HybridRequestTest {
       "vector|1,2|bad vector",
       "qf|content}^x|qf must list text fields",
       "qf|{!func}|qf must list text fields",
+      "tie|1.5|tie must be a number from 0 to 1",
+      "tie|-0.1|tie must be a number from 0 to 1",
+      "tie|NaN|tie must be a number from 0 to 1",
+      "tie|half|tie must be a number from 0 to 1",
       "vf|vector topK=1|vf must name one dense vector field",
       "vf|v}|vf must name one dense vector field"})
   void rejectsWithAMessageNamingTheParameter(String name, String value, String expected) {

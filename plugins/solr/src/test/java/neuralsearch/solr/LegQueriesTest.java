@@ -54,10 +54,15 @@ class LegQueriesTest {
   }
 
   @Test
-  void severalQueryFieldsAreQuotedInTheLocalParams() {
+  void severalQueryFieldsAreBestFieldsOfOneQueryPerField() {
     ModifiableSolrParams request = request();
     request.set("qf", "title^2 content");
-    assertEquals("{!edismax qf='title^2 content' uf=-* v=$nsqq}", LegQueries.lexical(request, hybrid(request), "id").get("q"));
+    request.set("tie", "0.5");
+    ModifiableSolrParams leg = LegQueries.lexical(request, hybrid(request), "id");
+    assertEquals("{!maxscore tie=0.5 v=$nsbf}", leg.get("q"));
+    assertEquals("_query_:\"{!edismax qf=title^2 uf=-* v=$nsqq}\" _query_:\"{!edismax qf=content uf=-* v=$nsqq}\"", leg.get("nsbf"));
+    assertEquals("title\\:Titanic or \\{\\!frange l=0\\}", leg.get("nsqq"));
+    assertNull(leg.get("tie"), "the handler's own parameter is not passed on");
   }
 
   @Test
