@@ -488,14 +488,10 @@ class SolrStore:
     def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
         if self.plugin_info(physical) is None:
             return f"Solr core {physical!r} at {self.config.url} has no neural-search hybrid handler; {self.PLUGIN_HINT}"
-        if self._byte_field(physical):
-            # The plugin (0.1.0) parses the query vector as floats and writes it back as `-1.0`,
-            # which a BYTE field's {!knn} refuses.
-            return f"Solr core {physical!r} has a BYTE vector field (byte_hnsw), which the neural-search plugin's kNN leg cannot query yet; use fusion_at='client'"
         return None
 
     def engine_fusion_preferred(self, physical: str) -> bool:
-        return self.plugin_info(physical) is not None and not self._byte_field(physical)
+        return self.plugin_info(physical) is not None
 
     def engine_hybrid(
         self, physical: str, text: str, vector: np.ndarray, *, k: int, offset: int, depth: int, filters: tuple[FilterClause, ...],

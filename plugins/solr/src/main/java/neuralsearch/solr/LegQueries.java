@@ -13,6 +13,9 @@ import org.apache.solr.common.params.SolrParams;
  * bm25 and knn legs, so each leg ranks exactly as /select does for the client.
  */
 final class LegQueries {
+  // Up to 2^24 every whole number is exactly a float, so writing it as an integer loses nothing.
+  private static final float WHOLE_LIMIT = 1 << 24;
+
   /** Dereferenced by the BM25 leg's main query; the escaped user text travels only here. */
   static final String TEXT_PARAM = "nsqq";
   /** With several fields: the per-field queries the best_fields query takes the best of. */
@@ -118,10 +121,20 @@ final class LegQueries {
     return false;
   }
 
+  /**
+   * The vector as {!knn} reads it. Whole values are written without a fraction: a BYTE-encoded
+   * field's parser takes only integers ("-1.0" is refused), and a FLOAT32 field reads "-1" as -1.0.
+   */
   static String vectorText(float[] vector) {
     StringBuilder out = new StringBuilder(vector.length * 12).append('[');
     for (int i = 0; i < vector.length; i++) {
-      out.append(i == 0 ? "" : ",").append(Float.toString(vector[i]));
+      out.append(i == 0 ? "" : ",");
+      float value = vector[i];
+      if (value == Math.rint(value) && Math.abs(value) <= WHOLE_LIMIT) {
+        out.append((long) value);
+      } else {
+        out.append(Float.toString(value));
+      }
     }
     return out.append(']').toString();
   }

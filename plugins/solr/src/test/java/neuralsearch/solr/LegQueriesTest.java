@@ -123,4 +123,19 @@ class LegQueriesTest {
     assertTrue(text.startsWith("[") && text.endsWith("]"));
     assertArrayEquals(vector, NumberLists.vector(text));
   }
+
+  @Test
+  void vectorTextWritesWholeValuesAsIntegersForByteFields() {
+    float[] vector = {-1.0f, 127.0f, -128.0f, 0.0f, -0.0f, 3.5f};
+    String text = LegQueries.vectorText(vector);
+    assertEquals("[-1,127,-128,0,0,3.5]", text);
+    float[] back = NumberLists.vector(text);
+    assertArrayEquals(new float[] {-1.0f, 127.0f, -128.0f, 0.0f, 0.0f, 3.5f}, back);
+  }
+
+  @Test
+  void vectorTextKeepsLargeWholeFloatsExact() {
+    float[] vector = {1.0E30f, 16777216.0f, 16777218.0f};
+    assertArrayEquals(vector, NumberLists.vector(LegQueries.vectorText(vector)));
+  }
 }
