@@ -154,6 +154,27 @@ def encoder():
     return Encoder(cache=EmbeddingCache())
 
 
+@pytest.fixture(scope="session")
+def serve_adi(tmp_path_factory, encoder):
+    """ADI (a judged collection) indexed as `serve-adi` in an embedded engine folder of its own,
+    for the serve API and browser tests: (folder, ADI's dataset folder)."""
+    folder = DATASETS / "adi"
+    if not (folder / "corpus.jsonl").exists():
+        pytest.skip(f"ADI is not at {folder}")
+    from neural_search.engines import open_store
+    from neural_search.indexing import Indexer
+    from neural_search.sources import read_jsonl
+
+    path = tmp_path_factory.mktemp("serve-adi")
+    store = open_store("embedded", path=str(path))
+    summary = Indexer(store, encoder, state_dir=tmp_path_factory.mktemp("serve-adi-state"), progress=False).run(
+        read_jsonl(folder / "corpus.jsonl"), name="serve-adi", source={"adi": str(folder)}
+    )
+    assert summary.failed == 0 and summary.indexed > 0
+    store.close()
+    return path, folder
+
+
 @pytest.fixture
 def index_name(request):
     """A fresh index name per test, so tests never see each other's data."""

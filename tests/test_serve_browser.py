@@ -18,7 +18,7 @@ from neural_search.serve.app import create_app
 from neural_search.serve.command import BackgroundServer, ensure_demo_index
 from neural_search.serve.service import Judgments, Service, Target
 
-from .conftest import DATASETS, REPO, unavailable
+from .conftest import REPO, unavailable
 
 CHROMIUM = os.environ.get("NEURAL_SEARCH_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("NEURAL_SEARCH_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -47,20 +47,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def adi(tmp_path_factory, encoder):
-    """The films (what `serve --demo` shows) and ADI (a judged collection), in one embedded engine folder."""
-    folder = DATASETS / "adi"
-    if not (folder / "corpus.jsonl").exists():
-        pytest.skip(f"ADI is not at {folder}")
-    from neural_search.indexing import Indexer
-    from neural_search.sources import read_jsonl
-
-    path = tmp_path_factory.mktemp("serve-browser")
-    store = open_store("embedded", path=str(path))
-    ensure_demo_index(store, encoder, state_dir=tmp_path_factory.mktemp("serve-browser-state"), say=lambda _: None)
-    Indexer(store, encoder, state_dir=tmp_path_factory.mktemp("serve-browser-adi"), progress=False).run(
-        read_jsonl(folder / "corpus.jsonl"), name="serve-adi", source={"adi": 1}
-    )
+def adi(serve_adi, encoder, tmp_path_factory):
+    """The films (what `serve --demo` shows) beside ADI (a judged collection), in one embedded engine folder."""
+    path, folder = serve_adi
+    ensure_demo_index(open_store("embedded", path=str(path)), encoder, state_dir=tmp_path_factory.mktemp("serve-browser-state"), say=lambda _: None)
     return path, folder
 
 
