@@ -217,23 +217,34 @@ class Evaluation:
     per_query: dict[str, dict[str, float]]
 
 
+class RunScorer:
+    """One ir-measures evaluator over fixed judgments, reused for every run scored against them
+    (building it, judgments and all, costs more than scoring one run: `tune` scores hundreds)."""
+
+    def __init__(self, qrels: Mapping[str, Mapping[str, int]], metrics: Sequence[str] = METRICS):
+        import ir_measures
+
+        self.qrels = qrels
+        self.metrics = tuple(metrics)
+        measures = ir_measures_for(self.metrics)
+        self._by_measure = {str(m): name for name, m in measures.items()}
+        self._evaluator = ir_measures.evaluator(list(measures.values()), qrels_records(qrels))
+
+    def score(self, run: str | Path | Iterable) -> Evaluation:
+        scored = read_trec_run(run) if isinstance(run, (str, Path)) else list(run)
+        judged = self.qrels
+        scored = [s for s in scored if s.query_id in judged]
+        per_query = {name: {q: 0.0 for q in judged} for name in self.metrics}
+        for metric in self._evaluator.iter_calc(scored):
+            per_query[self._by_measure[str(metric.measure)]][metric.query_id] = float(metric.value)
+        n = len(judged)
+        means = {name: (sum(values.values()) / n if n else 0.0) for name, values in per_query.items()}
+        return Evaluation(means, per_query)
+
+
 def evaluate_run(qrels: Mapping[str, Mapping[str, int]], run: str | Path | Iterable, metrics: Sequence[str] = METRICS) -> Evaluation:
     """Scores a run (a TREC run file, or ir-measures ScoredDocs) with ir-measures."""
-    import ir_measures
-
-    measures = ir_measures_for(metrics)
-    by_measure = {str(m): name for name, m in measures.items()}
-    scored = read_trec_run(run) if isinstance(run, (str, Path)) else list(run)
-    judged = set(qrels)
-    scored = [s for s in scored if s.query_id in judged]
-    per_query = {name: {q: 0.0 for q in qrels} for name in metrics}
-    evaluator = ir_measures.evaluator(list(measures.values()), qrels_records(qrels))
-    for metric in evaluator.iter_calc(scored):
-        name = by_measure[str(metric.measure)]
-        per_query[name][metric.query_id] = float(metric.value)
-    n = len(qrels)
-    means = {name: (sum(values.values()) / n if n else 0.0) for name, values in per_query.items()}
-    return Evaluation(means, per_query)
+    return RunScorer(qrels, metrics).score(run)
 
 
 # -- significance ---------------------------------------------------------------------------------
