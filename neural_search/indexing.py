@@ -321,7 +321,7 @@ class Indexer:
             )
 
     def _check_options(self, engine: RetryingStore, name: str, physical: str) -> None:
-        differences = self.options.differences(engine.index_options(physical))
+        differences = self.options.differences(engine.index_options(physical), engine.engine)
         if differences:
             raise IndexOptionsMismatch(
                 f"{name} ({physical})", differences,

@@ -207,7 +207,7 @@ class SearchClient:
         key = ("options", physical)
         if self.expected_options is None or key in self._checked:
             return
-        differences = self.expected_options.differences(self.store.index_options(physical))
+        differences = self.expected_options.differences(self.store.index_options(physical), self.store.engine)
         if differences:
             raise IndexOptionsMismatch(
                 self.index, differences,

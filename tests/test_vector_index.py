@@ -47,7 +47,7 @@ def test_unknown_types_and_bad_parameters_are_refused_naming_the_cause():
         ("solr", "int8_hnsw", "hnsw, byte_hnsw"),
         ("solr", "flat", "hnsw, byte_hnsw"),
         ("elasticsearch", "byte_hnsw", "hnsw, int8_hnsw, int4_hnsw, bbq_hnsw, flat"),
-        ("embedded", "hnsw", "flat"),
+        ("embedded", "int8_hnsw", "flat, hnsw"),
     ],
 )
 def test_an_engine_refuses_a_type_it_lacks_and_names_what_it_has(engine, kind, has):
@@ -61,8 +61,8 @@ def test_a_store_refuses_an_option_its_engine_lacks_before_any_request(tmp_path)
         open_store("opensearch", url="http://127.0.0.1:9", options=IndexOptions(vector=V("bbq_hnsw")))
     with pytest.raises(ConfigurationError, match="solr has no vector index type 'int4_hnsw'"):
         open_store("solr", url="http://127.0.0.1:9", options=IndexOptions(vector=V("int4_hnsw")))
-    with pytest.raises(ConfigurationError, match="embedded has no vector index type 'hnsw'.*always searches exactly"):
-        EmbeddedStore(path=tmp_path, options=IndexOptions(vector=V("hnsw")))
+    with pytest.raises(ConfigurationError, match="embedded has no vector index type 'bbq_hnsw'.*faiss HNSW graph"):
+        EmbeddedStore(path=tmp_path, options=IndexOptions(vector=V("bbq_hnsw")))
 
 
 def test_the_stamp_round_trips_with_defaults_filled_in_and_old_stamps_read_as_the_default():
@@ -211,12 +211,17 @@ def test_every_option_builds_stamps_shows_in_the_engine_and_searches(engine, kin
         # unless it quantises); each query's own film comes first.
         assert recall >= (0.999 if kind == "flat" else 0.9), f"{engine} {kind}: recall@10 {recall}"
         assert sum(found[q][0] == q for q in found) >= 0.9 * len(found)
-        # Hybrid search works on every option, fused where the engine can (Solr's plugin cannot
-        # query a BYTE field yet: the client fuses there, and asking for the engine says why).
+        # Hybrid search works on every option, fused by the engine's plugin as well as in the
+        # client, with the same ranking (a BYTE field's query vector reaches {!knn} as integers).
         client = SearchClient(store=store, index=name, encoder=encoder)
-        assert len(client.search("a robot falls in love", mode="hybrid", k=5).hits) == 5
-        if kind == "byte_hnsw":
-            assert "BYTE vector field" in store.engine_fusion_problem(physical, FusionSpec.parse("rrf"), (1.0, 1.0))
+        by_client = client.search("a robot falls in love", mode="hybrid", k=20, fusion_at="client")
+        assert len(by_client.hits) == 20
+        assert store.engine_fusion_problem(physical, FusionSpec.parse("rrf"), (1.0, 1.0)) is None
+        by_engine = client.search("a robot falls in love", mode="hybrid", k=5, fusion_at="engine")
+        # Compared by score: the plugins fuse in float32, which may order exact RRF ties otherwise.
+        client_scores = {h.id: h.score for h in by_client.hits}
+        assert [h.score for h in by_engine.hits] == pytest.approx([h.score for h in by_client.hits[:5]], rel=1e-5)
+        assert all(client_scores.get(h.id) == pytest.approx(h.score, rel=1e-5) for h in by_engine.hits)
     finally:
         physical = store.resolve(name)
         if physical:

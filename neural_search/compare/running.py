@@ -206,7 +206,7 @@ class Comparison:
             reason = "built with another model"
         elif not store.default_layout.fits(have := store.layout(physical)):
             reason = f"has {have.shards} shard(s) and {have.replicas} replica(s), {store.default_layout.shards} shard(s) asked for"
-        elif differences := self.options.differences(store.index_options(physical)):
+        elif differences := self.options.differences(store.index_options(physical), store.engine):
             reason = "built with " + "; ".join(differences) + " asked for"
         else:
             count = store.count(physical)
@@ -263,7 +263,7 @@ class Comparison:
             ref_physical = self.ensure_index("embedded", reference, record=False)
         qids = list(self.collection.queries)
         vectors = self.encoder.encode_texts([self.collection.queries[q] for q in qids])
-        exact = {q: [h.id for h in reference.knn(ref_physical, v, k=ANN_K)] for q, v in zip(qids, vectors)}
+        exact = {q: [h.id for h in reference.knn(ref_physical, v, k=ANN_K, exact=True)] for q, v in zip(qids, vectors)}
         for engine in ready:
             store = self.stores[engine]
             try:

@@ -99,14 +99,15 @@ class IndexOptions:
         data = data or {}
         return cls(analyzer=data.get("analyzer", LEGACY_ANALYZER), vector=VectorIndexOptions.from_dict(data.get("vector")))
 
-    def differences(self, have: "IndexOptions") -> list[str]:
-        """What an existing index built with `have` lacks of these options, one phrase each (empty: it fits)."""
+    def differences(self, have: "IndexOptions", engine: str | None = None) -> list[str]:
+        """What an existing index built with `have` lacks of these options, one phrase each (empty:
+        it fits); `engine`: the engine's own defaults fill what neither says."""
         from .vector_index import DEFAULT_VECTOR
 
         out = []
         if have.analyzer != self.analyzer:
             out.append(f"analyzer {have.analyzer!r}, not {self.analyzer!r}")
-        mine, theirs = (self.vector or DEFAULT_VECTOR).resolved(), (have.vector or DEFAULT_VECTOR).resolved()
+        mine, theirs = (self.vector or DEFAULT_VECTOR).resolved(engine), (have.vector or DEFAULT_VECTOR).resolved(engine)
         if mine != theirs:
             out.append(f"vector index {theirs.label!r}, not {mine.label!r}")
         return out

@@ -2,16 +2,19 @@
 
 BM25 is Lucene's, computed over a scipy sparse matrix (`lucene_bm25.py`: k1=1.2, b=0.75, Lucene's
 one-byte document lengths), over the same `content` field and analysis as the servers, so the
-rankings agree; kNN is exact (a matrix product over every
-vector), which makes this engine the ground truth for the servers' approximate (HNSW) recall.
-Documents live in one SQLite file per physical index; logical names point at physical indexes
-through `aliases.json`, replaced atomically.
+rankings agree. kNN is exact by default (a product over every vector), which makes this engine the
+ground truth for the servers' approximate (HNSW) recall; an index made with vector index `hnsw`
+searches a faiss HNSW graph instead (knn(..., exact=True) stays exact). Documents live in one
+SQLite file per physical index, the vectors also in a memory-mapped file per generation (docs/scale.md);
+logical names point at physical indexes through `aliases.json`, replaced atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -26,6 +29,7 @@ from ..documents import metadata_json
 from ..errors import CapabilityError, ConfigurationError, IndexNotFound
 from ..fusion import FusionSpec
 from .base import DEFAULT_FIELDS, FilterClause, IndexedDoc, IndexLayout, IndexOptions, RawHit, TextFields, WriteResult, matches
+from .vector_index import VectorIndexOptions, ann_depth, effective
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -38,29 +42,92 @@ def default_home() -> Path:
     return Path(base) / "embedded"
 
 
-class _Snapshot:
-    """Read-only search structures for one generation of a physical index."""
+_VECTOR_FILE = re.compile(r"^(vectors|rows|hnsw)\.(\d+)\.(f32|npz|faiss)$")
+_STREAM_ROWS = 8192
+_GRAPH_CHUNK = 65536
+# SQLite's default cap on bound parameters is 32766 (999 before 3.32): stay well under both.
+_IN_BATCH = 900
+FAISS_HINT = "pip install 'neural-search[faiss]'"
 
-    def __init__(self, rows: list[tuple[str, str, str, str, bytes]], dimension: int, analyzer: str = "standard"):
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise ConfigurationError(f"the embedded engine's hnsw vector index needs faiss-cpu: {FAISS_HINT}") from None
+    return faiss
+
+
+def _check_vector(options: IndexOptions) -> None:
+    if effective(options.vector, "embedded").graph:
+        _faiss()  # refuse at once, not at the first search after hours of indexing
+
+
+def _replace_atomically(final: Path, write, before=None) -> None:
+    """`write(path)` into a name of this process and thread, then (after `before()`) renamed over
+    `final`: a reader (another thread or process) sees the whole file or none."""
+    tmp = final.with_name(f"{final.name}.tmp.{os.getpid()}.{threading.get_ident()}")
+    try:
+        write(tmp)
+        if before is not None:
+            before()
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Snapshot:
+    """Read-only search structures for one generation of a physical index.
+
+    The vectors live in `vectors.<generation>.f32` (float32, rows in seq order), memory-mapped;
+    `rows.<generation>.npz` holds each row's seq and norm. Stored fields stay in SQLite and are read
+    per hit; the BM25 field indexes, the parsed metadata (for filters), the ids and the HNSW graph
+    are built on first use, so a kNN-only index never analyses its texts."""
+
+    def __init__(self, directory: Path, generation: int, seqs: np.ndarray, norms: np.ndarray, matrix: np.ndarray,
+                 connect, analyzer: str = "standard", vector: VectorIndexOptions | None = None):
+        self.directory, self.generation, self.connect = directory, generation, connect
+        self.seqs, self.norms, self.matrix = seqs, norms, matrix
         self.analyze = analyzer_for(analyzer)
-        self.ids = [r[0] for r in rows]
-        self._rows_by_id: dict[str, int] | None = None
-        self.titles = [r[1] for r in rows]
-        self.texts = [r[2] for r in rows]
-        self.metadata = [json.loads(r[3]) for r in rows]
-        self.matrix = (
-            np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
-            if rows
-            else np.zeros((0, dimension), dtype=np.float32)
-        )
-        norms = np.linalg.norm(self.matrix, axis=1)
-        norms[norms == 0] = 1.0
-        self.unit = self.matrix / norms[:, None]
-        titles = [self.analyze(t) for t in self.titles]
-        texts = [self.analyze(x) for x in self.texts]
+        self.vector = vector or VectorIndexOptions("flat")
+        self._built: dict[str, object] = {}
+        self._locks = {name: threading.Lock() for name in ("fields", "metadata", "ids", "graph")}
+
+    def __len__(self) -> int:
+        return int(self.seqs.shape[0])
+
+    def _lazy(self, name: str, build):
+        # Serve runs searches in threads: one builds, the others wait for it rather than build again.
+        value = self._built.get(name)
+        if value is None:
+            with self._locks[name]:
+                value = self._built.get(name)
+                if value is None:
+                    value = self._built[name] = build()
+        return value
+
+    def _columns(self, columns: str, default: tuple) -> list[tuple]:
+        """`columns` of every row of this generation, in row order. A row replaced since (its seq
+        gone) reads as `default`: its new version belongs to the next generation."""
+        out = [default] * len(self)
+        cursor = self.connect().execute(f"SELECT seq, {columns} FROM docs WHERE seq <= ? ORDER BY seq", (self.generation,))
+        while batch := cursor.fetchmany(_STREAM_ROWS):
+            seqs = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
+            at = np.searchsorted(self.seqs, seqs)
+            for row, position, seq in zip(batch, at, seqs):
+                if position < len(out) and self.seqs[position] == seq:
+                    out[position] = row[1:]
+        return out
+
+    # -- BM25 -------------------------------------------------------------------------------------
+    def _build_fields(self) -> dict[str, LuceneBM25]:
+        rows = self._columns("title, text", ("", ""))
+        titles = [self.analyze(t or "") for t, _ in rows]
+        texts = [self.analyze(x or "") for _, x in rows]
+        del rows
         # title and text are two values of one field on the servers (copy_to / copyField), and
         # each a field of its own too.
-        self.fields = {
+        return {
             "content": LuceneBM25([t + x for t, x in zip(titles, texts)], k1=BM25_K1, b=BM25_B),
             "title": LuceneBM25(titles, k1=BM25_K1, b=BM25_B),
             "text": LuceneBM25(texts, k1=BM25_K1, b=BM25_B),
@@ -69,24 +136,100 @@ class _Snapshot:
     def bm25_scores(self, tokens: list[str], fields: TextFields) -> np.ndarray:
         """Lucene's scores: one field's, or several fields' as a DisjunctionMaxQuery of one query
         per field: the best (weighted) field's score plus tie_breaker times the others'."""
-        scores = np.stack([weight * self.fields[name].scores(tokens) for name, weight in fields.fields])
+        indexes = self._lazy("fields", self._build_fields)
+        scores = np.stack([weight * indexes[name].scores(tokens) for name, weight in fields.fields])
         if len(fields.fields) == 1:
             return scores[0]
         best = scores.max(axis=0)
         return best + fields.tie_breaker * (scores.sum(axis=0) - best)
 
+    # -- filters, ids, stored fields -------------------------------------------------------------
     def mask(self, filters: tuple[FilterClause, ...]) -> np.ndarray | None:
         if not filters:
             return None
-        return np.array([all(matches(m, c) for c in filters) for m in self.metadata], dtype=bool)
+        metadata = self._lazy("metadata", lambda: [json.loads(m or "{}") for (m,) in self._columns("metadata", ("{}",))])
+        return np.fromiter((all(matches(m, c) for c in filters) for m in metadata), dtype=bool, count=len(metadata))
 
-    def rows_by_id(self) -> dict[str, int]:
-        if self._rows_by_id is None:
-            self._rows_by_id = {doc_id: row for row, doc_id in enumerate(self.ids)}
-        return self._rows_by_id
+    def ids(self) -> list[str]:
+        return self._lazy("ids", lambda: [i for (i,) in self._columns("id", ("",))])
 
-    def hit(self, row: int, score: float) -> RawHit:
-        return RawHit(self.ids[row], float(score), self.titles[row], self.texts[row], self.metadata[row])
+    def by_ids(self, ids: Sequence[str]) -> dict[str, RawHit]:
+        """The stored fields of those of `ids` in this generation, looked up in SQLite by id: no
+        id table in memory for a million documents."""
+        out: dict[str, RawHit] = {}
+        wanted, connection = list(dict.fromkeys(ids)), self.connect()
+        for start in range(0, len(wanted), _IN_BATCH):
+            part = wanted[start : start + _IN_BATCH]
+            sql = f"SELECT seq, id, title, text, metadata FROM docs WHERE seq <= ? AND id IN ({','.join('?' * len(part))})"
+            for seq, doc_id, title, text, metadata in connection.execute(sql, (self.generation, *part)):
+                at = int(np.searchsorted(self.seqs, seq))
+                if at < len(self) and self.seqs[at] == seq:
+                    out[doc_id] = RawHit(doc_id, 0.0, title, text, json.loads(metadata))
+        return out
+
+    def hits(self, rows: Sequence[int], scores: Sequence[float], ids_only: bool = False) -> list[RawHit]:
+        """RawHits of `rows`, in that order, their stored fields read from SQLite by seq."""
+        if ids_only and "ids" in self._built:
+            ids = self.ids()
+            return [RawHit(ids[r], float(s)) for r, s in zip(rows, scores)]
+        wanted = [int(self.seqs[r]) for r in rows]
+        columns = "seq, id" if ids_only else "seq, id, title, text, metadata"
+        found: dict[int, tuple] = {}
+        connection = self.connect()
+        for start in range(0, len(wanted), _IN_BATCH):
+            part = wanted[start : start + _IN_BATCH]
+            marks = ",".join("?" * len(part))
+            found.update((r[0], r) for r in connection.execute(f"SELECT {columns} FROM docs WHERE seq IN ({marks})", part))
+        # A row missing was replaced after this snapshot was taken: the next generation has it.
+        rows_found = [(found[seq], float(score)) for seq, score in zip(wanted, scores) if seq in found]
+        return [RawHit(r[1], sc) if ids_only else RawHit(r[1], sc, r[2], r[3], json.loads(r[4])) for r, sc in rows_found]
+
+    # -- kNN ----------------------------------------------------------------------------------
+    def exact_scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Lucene's cosine score (1 + cos) / 2 of every row (or of `rows`), so scores compare across engines."""
+        matrix, norms = (self.matrix, self.norms) if rows is None else (self.matrix[rows], self.norms[rows])
+        # einsum, not `@`: numpy's multi-threaded OpenBLAS gemv stalls when several search threads
+        # call it at once (and on small machines even alone).
+        return ((1.0 + np.einsum("ij,j->i", matrix, query) / norms) / 2.0).astype(np.float64)
+
+    def graph(self):
+        return self._lazy("graph", self._load_or_build_graph)
+
+    def _load_or_build_graph(self):
+        faiss = _faiss()
+        path = self.directory / f"hnsw.{self.generation}.faiss"
+        if path.exists():
+            # Mapped, not read: the graph and its vectors page in from the file as searches touch them.
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+            if index.ntotal == len(self) and index.d == self.matrix.shape[1]:
+                return index
+        index = faiss.IndexHNSWFlat(int(self.matrix.shape[1]), int(self.vector.hnsw_m), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(self.vector.hnsw_ef_construction)
+        for start in range(0, len(self), _GRAPH_CHUNK):
+            chunk = np.asarray(self.matrix[start : start + _GRAPH_CHUNK], dtype=np.float32)
+            index.add(np.ascontiguousarray(chunk / self.norms[start : start + _GRAPH_CHUNK, None]))
+        _replace_atomically(path, lambda tmp: faiss.write_index(index, str(tmp)))
+        return index
+
+    def hnsw_rows(self, query: np.ndarray, k: int, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray] | None:
+        """The graph's top k (rows, scores), or None when a filter left it fewer than k of the
+        allowed rows."""
+        faiss = _faiss()
+        index, params, allowed = self.graph(), faiss.SearchParametersHNSW(), len(self)
+        params.efSearch = int(depth)
+        if mask is not None:
+            allowed = int(mask.sum())
+            bits = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+            params.sel = selector  # `bits` and `selector` stay referenced until the search returns
+        distances, labels = index.search(query[None, :], int(min(k, len(self))), params=params)
+        keep = labels[0] >= 0
+        rows, cosines = labels[0][keep], distances[0][keep]
+        if mask is not None and rows.size < min(k, allowed):
+            return None
+        scores = ((1.0 + cosines) / 2.0).astype(np.float64)
+        order = np.lexsort((rows, -scores))
+        return [int(r) for r in rows[order]], scores[order]
 
 
 def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float | None = None) -> list[int]:
@@ -98,6 +241,12 @@ def _top(scores: np.ndarray, mask: np.ndarray | None, k: int, threshold: float |
         candidates = candidates[scores[candidates] > threshold]
     if candidates.size == 0:
         return []
+    if candidates.size > k > 0:
+        # Sorting a million scores per query costs more than scoring them: keep the k best and
+        # every score tied with the k-th, so the stable order below is that of a full sort.
+        values = scores[candidates]
+        kth = np.partition(values, values.size - k)[values.size - k]
+        candidates = candidates[values >= kth]
     order = np.lexsort((candidates, -scores[candidates]))
     return [int(i) for i in candidates[order[:k]]]
 
@@ -116,8 +265,7 @@ class EmbeddedStore:
             raise ConfigurationError("options must be an IndexOptions(analyzer=...)")
         self.default_layout = self._one_piece(layout or IndexLayout())
         self.default_options = options or IndexOptions()
-        if self.default_options.vector is not None:
-            self.default_options.vector.check(self.engine)  # exact search only: `flat`
+        _check_vector(self.default_options)
         self.root = Path(path) if path else default_home()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -175,7 +323,10 @@ class EmbeddedStore:
         return {"engine": self.engine, "url": self.url, "version": f"numpy {np.__version__} + scipy {scipy.__version__}"}
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"knn", "knn_prefilter", "exact_knn"})
+        # Per store, not per index: a store that builds hnsw indexes does not claim exact kNN. Any
+        # embedded index, hnsw too, answers knn(..., exact=True) exactly: ground truth asks for that.
+        exact = not effective(self.default_options.vector, self.engine).graph
+        return frozenset({"knn", "knn_prefilter"} | ({"exact_knn"} if exact else set()))
 
     def resolve(self, name: str) -> str | None:
         physical = self._aliases().get(name)
@@ -204,8 +355,7 @@ class EmbeddedStore:
     ) -> None:
         self._one_piece(layout or self.default_layout)
         options = options or self.default_options
-        if options.vector is not None:
-            options.vector.check(self.engine)
+        _check_vector(options)
         directory = self._dir(physical)
         if directory.exists():
             raise ConfigurationError(f"embedded index {physical!r} already exists at {directory}")
@@ -219,7 +369,8 @@ class EmbeddedStore:
         connection.close()
         meta = {
             "fingerprint": fingerprint, "dimension": fingerprint["dimension"], "similarity": fingerprint["similarity"],
-            "options": options.to_dict(),
+            # The stamp says what was built: the embedded engine's own HNSW default m filled in.
+            "options": dataclasses.replace(options, vector=effective(options.vector, self.engine) if options.vector else None).to_dict(),
         }
         (directory / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -260,9 +411,8 @@ class EmbeddedStore:
         for item in docs:
             vector = np.asarray(item.vector, dtype=np.float32)
             if vector.shape != (dimension,) or not np.all(np.isfinite(vector)):
-                results.append(
-                    WriteResult(item.document.id, False, 400, f"vector has shape {vector.shape}, the index needs ({dimension},) finite values")
-                )
+                message = f"vector has shape {vector.shape}, the index needs ({dimension},) finite values"
+                results.append(WriteResult(item.document.id, False, 400, message))
                 continue
             d = item.document
             rows.append((d.id, d.title, d.text, metadata_json(d.metadata), vector.tobytes()))
@@ -282,8 +432,7 @@ class EmbeddedStore:
         # MAX over the INTEGER PRIMARY KEY is one index lookup; COUNT(*) scanned the whole table on
         # every search call. write() is the only writer and always inserts with a new seq
         # (AUTOINCREMENT, delete-then-insert), so MAX(seq) alone changes whenever the data does.
-        row = self._db(physical).execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()
-        return int(row[0])
+        return int(self._db(physical).execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()[0])
 
     def _snapshot(self, physical: str) -> _Snapshot:
         generation = self._generation(physical)
@@ -294,11 +443,83 @@ class EmbeddedStore:
             cached = self._snapshots.get(physical)
             if cached and cached[0] == generation:
                 return cached[1]
-            rows = self._db(physical).execute("SELECT id, title, text, metadata, vector FROM docs ORDER BY seq").fetchall()
             meta = self._meta(physical)
-            snapshot = _Snapshot(rows, meta["dimension"], IndexOptions.from_dict(meta.get("options")).analyzer)
+            options = IndexOptions.from_dict(meta.get("options"))
+            generation, seqs, norms, matrix = self._vectors_file(physical, int(meta["dimension"]))
+            vector = effective(options.vector, self.engine)
+            snapshot = _Snapshot(self._dir(physical), generation, seqs, norms, matrix, lambda: self._db(physical), options.analyzer, vector)
             self._snapshots[physical] = (generation, snapshot)
             return snapshot
+
+    def _vectors_file(self, physical: str, dimension: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(generation, seqs, norms, vectors) of the index as it is now: the vectors memory-mapped
+        from `vectors.<generation>.f32`, written from SQLite first if no process has yet."""
+        directory, connection = self._dir(physical), self._db(physical)
+        # One read transaction: a write landing meanwhile is in neither MAX(seq) nor the rows streamed.
+        began = not connection.in_transaction
+        if began:
+            connection.execute("BEGIN")
+        try:
+            generation = int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()[0])
+            vectors, rows = directory / f"vectors.{generation}.f32", directory / f"rows.{generation}.npz"
+            if self._load_vectors(vectors, rows, dimension) is None:
+                self._stream_vectors(connection, generation, vectors, rows, dimension)
+            loaded = self._load_vectors(vectors, rows, dimension)
+        finally:
+            if began:
+                connection.rollback()
+        if loaded is None:
+            raise ConfigurationError(f"the vectors of {physical!r} written to {vectors} do not read back")
+        self._remove_older(directory, generation)
+        return (generation, *loaded)
+
+    @staticmethod
+    def _load_vectors(vectors: Path, rows: Path, dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        try:
+            with np.load(rows) as saved:
+                seqs, norms = saved["seqs"], saved["norms"]
+            size = vectors.stat().st_size
+        except (KeyError, ValueError, OSError):
+            return None
+        if size != seqs.shape[0] * dimension * 4 or norms.shape != seqs.shape:
+            return None
+        if seqs.shape[0] == 0:
+            return seqs, norms, np.zeros((0, dimension), dtype=np.float32)
+        return seqs, norms, np.memmap(vectors, dtype=np.float32, mode="r", shape=(seqs.shape[0], dimension))
+
+    @staticmethod
+    def _stream_vectors(connection: sqlite3.Connection, generation: int, vectors: Path, rows: Path, dimension: int) -> None:
+        # Chunks of rows, never the whole table: a million 384-d vectors are 1.5 GB of blobs.
+        seqs, norms = [], []
+
+        def write_vectors(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
+                cursor = connection.execute("SELECT seq, vector FROM docs WHERE seq <= ? ORDER BY seq", (generation,))
+                while batch := cursor.fetchmany(_STREAM_ROWS):
+                    block = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), dimension)
+                    out.write(block.tobytes())
+                    seqs.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
+                    norm = np.linalg.norm(block, axis=1)
+                    norm[norm == 0] = 1.0  # a zero vector scores cos 0 against everything, not NaN
+                    norms.append(norm.astype(np.float32))
+
+        def write_rows(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
+                np.savez(out, seqs=np.concatenate([np.zeros(0, dtype=np.int64), *seqs]),
+                         norms=np.concatenate([np.zeros(0, dtype=np.float32), *norms]))
+
+        # The vectors are streamed before the rows can be saved, but renamed last: a reader takes
+        # the vectors file as the sign that both are complete.
+        _replace_atomically(vectors, write_vectors, before=lambda: _replace_atomically(rows, write_rows))
+
+    @staticmethod
+    def _remove_older(directory: Path, generation: int) -> None:
+        """Files of older generations; a snapshot still searching one keeps its mapping (Linux
+        frees a file's blocks when the last mapping goes). Newer ones are another process's."""
+        for path in directory.iterdir():
+            found = _VECTOR_FILE.match(path.name)
+            if found and int(found.group(2)) < generation:
+                path.unlink(missing_ok=True)
 
     def count(self, physical: str) -> int:
         return int(self._db(physical).execute("SELECT COUNT(*) FROM docs").fetchone()[0])
@@ -314,13 +535,14 @@ class EmbeddedStore:
         return RawHit(row[0], 0.0, row[1], row[2], json.loads(row[3])) if row else None
 
     def vectors(self, physical: str) -> tuple[list[str], np.ndarray]:
+        """The ids and the stored vectors (a read-only memory map), in insertion order, whatever
+        the vector index: what exact ground truth is computed from."""
         snapshot = self._snapshot(physical)
-        return snapshot.ids, snapshot.matrix
+        return snapshot.ids(), snapshot.matrix
 
     def fetch(self, physical: str, ids: Sequence[str]) -> dict[str, RawHit]:
-        snapshot = self._snapshot(physical)
-        rows = snapshot.rows_by_id()
-        return {i: snapshot.hit(rows[i], 0.0) for i in ids if i in rows}
+        found = self._snapshot(physical).by_ids(ids)
+        return {i: found[i] for i in ids if i in found}
 
     def bm25(
         self, physical: str, text: str, *, k: int, filters: tuple[FilterClause, ...] = (), ids_only: bool = False,
@@ -328,26 +550,41 @@ class EmbeddedStore:
     ) -> list[RawHit]:
         snapshot = self._snapshot(physical)
         tokens = snapshot.analyze(text)
-        if not snapshot.ids or not tokens:
+        if not len(snapshot) or not tokens:
             return []
         scores = snapshot.bm25_scores(tokens, fields)
         # Lucene returns only documents that contain at least one query term (score > 0).
-        return [snapshot.hit(i, scores[i]) for i in _top(scores, snapshot.mask(filters), k, threshold=0.0)]
+        rows = _top(scores, snapshot.mask(filters), k, threshold=0.0)
+        return snapshot.hits(rows, scores[rows], ids_only)
 
     def knn(
         self, physical: str, vector: np.ndarray, *, k: int, filters: tuple[FilterClause, ...] = (), num_candidates: int | None = None,
-        ids_only: bool = False,
+        ids_only: bool = False, exact: bool = False,
     ) -> list[RawHit]:
+        """The k nearest by cosine. An hnsw index searches its graph `ann_depth(k, num_candidates)`
+        deep; a flat one, or exact=True (ground truth), scores every vector."""
         snapshot = self._snapshot(physical)
-        if snapshot.matrix.shape[0] == 0:
+        if not len(snapshot) or k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (snapshot.matrix.shape[1],):
+            raise ConfigurationError(f"query vector has shape {query.shape}, the index needs ({snapshot.matrix.shape[1]},)")
         query = query / (np.linalg.norm(query) or 1.0)
-        # Lucene's cosine score (1 + cos) / 2, so scores compare across engines.
-        # einsum, not `@`: numpy's multi-threaded OpenBLAS gemv stalls when several search threads
-        # call it at once (and on small machines even alone); this matrix-vector product is ~0.2 ms.
-        scores = (1.0 + np.einsum("ij,j->i", snapshot.unit, query)) / 2.0
-        return [snapshot.hit(i, scores[i]) for i in _top(scores.astype(np.float64), snapshot.mask(filters), k)]
+        mask = snapshot.mask(filters)
+        depth = ann_depth(k, num_candidates) if snapshot.vector.graph else 0
+        # A graph walk `depth` deep computes about depth * m distances: a filter allowing fewer
+        # rows than that is searched exactly, for no more work and the exact answer.
+        if depth and not exact and (mask is None or int(mask.sum()) > depth * snapshot.vector.hnsw_m):
+            found = snapshot.hnsw_rows(query, k, depth, mask)
+            # A selective filter leaves the graph walk few allowed nodes, so it can run dry before
+            # k of them are found; Lucene falls back to exact search over the filter then, and so
+            # does this: the allowed rows are few enough, by that very sign, to score them all.
+            if found is not None:
+                return snapshot.hits(*found, ids_only)
+        allowed = None if mask is None else np.flatnonzero(mask)
+        scores = snapshot.exact_scores(query, allowed)
+        best = _top(scores, None, k)
+        return snapshot.hits(best if allowed is None else [int(allowed[i]) for i in best], scores[best], ids_only)
 
     def engine_fusion_problem(self, physical: str, fusion: FusionSpec, weights: tuple[float, float]) -> str | None:
         return "the embedded engine runs in this process and has no plugin: its hybrid search is fused in the client, at no extra request"
@@ -362,7 +599,7 @@ class EmbeddedStore:
         raise CapabilityError("the embedded engine has no one-request raw-score sum; use --fusion rrf or linear:*")
 
     def clear_caches(self, physical: str) -> None:
-        pass  # nothing is cached between searches but the open database, which is the index itself
+        pass  # what is kept between searches (database, mapped vectors, graph) is the index itself, not a cache
 
     def close(self) -> None:
         for connection in (getattr(self._local, "connections", None) or {}).values():
