@@ -154,6 +154,7 @@ def _encoder(args: argparse.Namespace):
     return Encoder(
         model=args.model, device=getattr(args, "device", None), batch_size=getattr(args, "encode_batch_size", 32), cache=cache,
         query_prompt=getattr(args, "query_prompt", None), document_prompt=getattr(args, "document_prompt", None),
+        precision="float16" if getattr(args, "fp16", False) else "float32",
     )
 
 
@@ -167,6 +168,7 @@ def _ray_encoder(args: argparse.Namespace):
     return RayEncoder(
         address=args.ray, model=args.model, actors=args.ray_actors, batch_size=args.encode_batch_size, cache=cache,
         query_prompt=getattr(args, "query_prompt", None), document_prompt=getattr(args, "document_prompt", None),
+        precision="float16" if getattr(args, "fp16", False) else "float32",
     )
 
 
@@ -320,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default=None,
         help="cpu, cuda, cuda:1 ..., or several comma-separated (cuda:0,cuda:1: a worker process per device); default: what sentence-transformers picks",
+    )
+    p.add_argument(
+        "--fp16", action="store_true",
+        help="run the model in half precision on the GPU(s) (--device cuda...; Ray actors on GPUs too): several times the throughput, the same fingerprint",
     )
     p.add_argument(
         "--ray", default=None, metavar="auto|local|ADDRESS",

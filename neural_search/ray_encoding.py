@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .encoding import DEFAULT_MODEL, Encoder
+from .encoding import DEFAULT_MODEL, PRECISIONS, Encoder
 from .errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def _ray():
 class _EncoderActor:
     """Runs in a Ray worker: one model, loaded once, on the actor's device."""
 
-    def __init__(self, model: str, device: str | None, batch_size: int, prompts: dict):
-        self.encoder = Encoder(model=model, device=device, batch_size=batch_size, cache=False, **prompts)
+    def __init__(self, model: str, device: str | None, batch_size: int, options: dict):
+        self.encoder = Encoder(model=model, device=device, batch_size=batch_size, cache=False, **options)
 
     def fingerprint(self) -> dict:
         return self.encoder.fingerprint.to_dict()
@@ -71,6 +71,7 @@ class RayEncoder:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         start_timeout: float = 600.0,
+        precision: str = "float32",
     ):
         if actors is not None and actors < 1 or in_flight_per_actor < 1:
             raise ConfigurationError("--ray-actors and in_flight_per_actor must be >= 1")
@@ -91,6 +92,9 @@ class RayEncoder:
         self._local_cpus = local_cpus
         self._object_store_bytes = object_store_bytes
         self._start_timeout = start_timeout
+        if precision not in PRECISIONS:
+            raise ConfigurationError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self._precision = precision  # the actors' (on GPUs); the driver's queries stay float32 on its CPU
         self._actors: list = []
         self._started_ray = False
 
@@ -132,8 +136,12 @@ class RayEncoder:
         count = self._actors_wanted or (max(1, int(gpus // per_actor)) if per_actor else 1)
         options = {"num_gpus": per_actor, "num_cpus": 0 if per_actor else 1}
         device = "cuda" if per_actor else "cpu"
+        if self._precision == "float16" and not per_actor:
+            self.close()
+            raise ConfigurationError("--fp16 needs GPU actors, and this Ray cluster has no GPU; leave --fp16 out")
+        actor_options = {**self._prompts, "precision": self._precision}
         remote = ray.remote(_EncoderActor)
-        self._actors = [remote.options(**options).remote(self._model, device, self._batch_size, self._prompts) for _ in range(count)]
+        self._actors = [remote.options(**options).remote(self._model, device, self._batch_size, actor_options) for _ in range(count)]
         # The same model everywhere: a node with other weights would write vectors of another space.
         expected = self.fingerprint.id
         try:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from neural_search.documents import SourceRecord
+from neural_search.errors import ConfigurationError
 from neural_search.engines.embedded import EmbeddedStore
 from neural_search.indexing import Indexer, RetryPolicy
 from neural_search.sources import read_jsonl
@@ -46,6 +47,34 @@ def test_several_devices_encode_with_one_worker_each_and_match_one_device(film_d
     finally:
         multi.close()
     assert multi._pool is None
+
+
+def test_float16_keeps_the_fingerprint_and_the_vectors_and_is_refused_without_a_gpu(film_docs, encoder, capsys):
+    from neural_search.cli import main
+    from neural_search.encoding import Encoder
+
+    with pytest.raises(ConfigurationError, match="float16 encoding needs a GPU: pass --device cuda"):
+        Encoder(device="cpu", precision="float16")
+    with pytest.raises(ConfigurationError, match="precision must be one of float32, float16"):
+        Encoder(precision="bfloat17")
+    assert main(["index", "--source", str(FILMS), "--index", "fp16-refused", "--device", "cpu", "--fp16", "--quiet"]) == 2
+    assert "float16 encoding needs a GPU" in capsys.readouterr().err
+    # The half-precision path itself, on this CPU (slow there, which is why it is refused): the
+    # same fingerprint as float32 (the digest is taken before halving), nearly the same vectors.
+    half = Encoder(device="cpu", cache=False)
+    half.precision = "float16"
+    assert half.model.dtype == torch_float16()
+    assert half.fingerprint.id == encoder.fingerprint.id
+    texts = [d.passage for d in film_docs[:4]]
+    cosines = np.einsum("ij,ij->i", half.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32),
+                        encoder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True))
+    assert cosines.min() > 0.999
+
+
+def torch_float16():
+    import torch
+
+    return torch.float16
 
 
 ray = pytest.importorskip("ray", reason="the Ray backend is the optional extra neural-search[ray]")
