@@ -86,6 +86,13 @@ bench-write: install engines-up
 bench-dump: install
 	$(PYTHON) benchmarks/bench_dbpedia_dump.py $(BENCH_DUMP_ARGS)
 
+# The embedded engine at 1M synthetic 384-d vectors: exact vs faiss HNSW, build time, p50, RSS,
+# recall@10 (benchmarks/README.md, section 6; BENCH_EMBEDDED_ARGS="--vectors 50000" for a quick try).
+BENCH_EMBEDDED_ARGS ?= --vectors 1000000
+.PHONY: bench-embedded
+bench-embedded: install
+	$(PYTHON) benchmarks/bench_embedded_scale.py $(BENCH_EMBEDDED_ARGS)
+
 bench: bench-index bench-search
 
 # Engine comparison on NFCorpus (test split): every engine, every mode; relevance, latency,
@@ -107,9 +114,10 @@ report-english: install engines-up
 # The committed profile profiles/nfcorpus-english.json (docs/relevance.md): chosen on the train split only.
 tune: install
 	neural-search index --source $(DATASETS)/nfcorpus --index cmp-nfcorpus-english --analyzer english --quiet
-	neural-search tune --dataset $(DATASETS)/nfcorpus --split train --analyzer english --fields content --fields title,text \
-		--tie-breaker 0.5 --fusions rrf:20,rrf:60,linear:minmax,linear:l2 --bm25-weights 0.3,0.4,0.5,0.6,0.7,0.8 \
-		--depths 100,200 --name nfcorpus-english --out profiles/nfcorpus-english.json
+	neural-search tune --dataset $(DATASETS)/nfcorpus --split train --analyzer english \
+		--fields content --fields title,text --fields 'title^2,text' --fields 'title^0.5,text' --tie-breaker 0,0.3,0.5 \
+		--fusions rrf:10,rrf:20,rrf:60,rrf:100,linear:minmax,linear:zscore,linear:l2 \
+		--bm25-weights 0.2,0.3,0.4,0.5,0.6,0.7,0.8 --depths 100,200 --show 20 --name nfcorpus-english --out profiles/nfcorpus-english.json
 
 # ANN trade-offs (docs/ann.md): per engine and vector index option, recall@10 against exact kNN,
 # latency and QPS over a sweep of the query depth; `make sweep-synthetic` does the same on 100k

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from .compare.settings import index_name
 from .engines.base import DEFAULT_ANALYZER, TextFields
 from .errors import ConfigurationError
-from .evaluation import evaluate_run, load_collection, paired_test
+from .evaluation import RunScorer, load_collection, paired_test
 from .fusion import FusionSpec, ranked
 from .profiles import SearchProfile
 
@@ -68,11 +68,26 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
     return values
 
 
-class Legs:
-    """Each query's BM25 and kNN legs, run once at the deepest depth."""
+def _ties(text: str | None) -> tuple[float | None, ...]:
+    if text is None:
+        return (None,)
+    try:
+        values = tuple(dict.fromkeys(float(v) for v in str(text).split(",") if v.strip()))
+    except ValueError:
+        raise ConfigurationError(f"--tie-breaker takes comma-separated numbers from 0 to 1, got {text!r}") from None
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise ConfigurationError(f"--tie-breaker: each tie breaker must be from 0 to 1, got {text!r}")
+    return values
 
-    def __init__(self, store, physical: str, encoder, queries: dict[str, str], depth: int, fields: Sequence[TextFields], say: Callable[[str], None]):
+
+class Legs:
+    """Each query's BM25 and kNN legs, run once at the deepest depth, and the split's judgments."""
+
+    def __init__(
+        self, store, physical: str, encoder, queries: dict[str, str], qrels, depth: int, fields: Sequence[TextFields], say: Callable[[str], None],
+    ):
         started = time.perf_counter()
+        self.scorer = RunScorer(qrels, (METRIC,))
         qids = list(queries)
         vectors = encoder.encode_texts([queries[q] for q in qids])
         self.knn = {q: ranked([(h.id, h.score) for h in store.knn(physical, v, k=depth, num_candidates=depth, ids_only=True)]) for q, v in zip(qids, vectors)}
@@ -94,8 +109,8 @@ class Legs:
         return out
 
 
-def score(legs: Legs, qrels, setting: Setting):
-    return evaluate_run(qrels, legs.run(setting), metrics=(METRIC,))
+def score(legs: Legs, setting: Setting):
+    return legs.scorer.score(legs.run(setting))
 
 
 def cmd_tune(args: argparse.Namespace, open_store: Callable[[argparse.Namespace], object], make_encoder: Callable[[argparse.Namespace], object]) -> int:
@@ -107,7 +122,10 @@ def cmd_tune(args: argparse.Namespace, open_store: Callable[[argparse.Namespace]
         raise ConfigurationError("--fusions: rawsum has no settings to tune")
     weights = _floats(args.bm25_weights, "bm25-weights")
     depths = _ints(args.depths, "depths")
-    fields = tuple(dict.fromkeys(TextFields.parse(f, args.tie_breaker) for f in (args.fields or ["content"])))
+    ties = _ties(args.tie_breaker)
+    fields = tuple(dict.fromkeys(
+        TextFields.parse(f, tie) for f in (args.fields or ["content"]) for tie in (ties if len(TextFields.parse(f).fields) > 1 else (None,))
+    ))
     tuning = load_collection(args.dataset, args.split, max_queries=args.max_queries, seed=args.seed)
     testing = load_collection(args.dataset, args.test_split)
     overlap = set(tuning.queries) & set(testing.queries)
@@ -127,21 +145,21 @@ def cmd_tune(args: argparse.Namespace, open_store: Callable[[argparse.Namespace]
         raise ConfigurationError(f"index {index!r} was built with the {analyzer} analyzer, not {args.analyzer}; pass its name or rebuild it")
     encoder = make_encoder(args)
     say(f"tuning on {tuning.name} {tuning.split}: {len(tuning.queries)} judged queries; {store.engine}:{index} ({analyzer} analysis)")
-    legs = Legs(store, physical, encoder, tuning.queries, max(depths), fields, say)
+    legs = Legs(store, physical, encoder, tuning.queries, tuning.qrels, max(depths), fields, say)
     settings = [Setting(f, w, d, str(x)) for f, w, d, x in itertools.product(fusions, weights, depths, fields)]
     started = time.perf_counter()
-    scored = [(score(legs, tuning.qrels, s).means[METRIC], s) for s in settings]
+    scored = [(score(legs, s).means[METRIC], s) for s in settings]
     say(f"  scored {len(settings)} settings in {time.perf_counter() - started:.1f} s")
     # Best first; among equals, the shallower and the more even (cheaper and less surprising).
     scored.sort(key=lambda item: (-round(item[0], 6), item[1].depth, abs(item[1].bm25_weight - 0.5)))
     best_score, best = scored[0]
 
     defaults = [Setting(str(FusionSpec.parse(f)), w, d, str(fields[0])) for f, w, d in DEFAULTS]
-    default_tuning = {d: score(legs, tuning.qrels, d).means[METRIC] for d in defaults}
+    default_tuning = {d: score(legs, d).means[METRIC] for d in defaults}
     say(f"scoring on {testing.name} {testing.split}: {len(testing.queries)} judged queries")
-    test_legs = Legs(store, physical, encoder, testing.queries, max(depths), fields, say)
-    chosen_test = score(test_legs, testing.qrels, best)
-    default_test = {d: score(test_legs, testing.qrels, d) for d in defaults}
+    test_legs = Legs(store, physical, encoder, testing.queries, testing.qrels, max(depths), fields, say)
+    chosen_test = score(test_legs, best)
+    default_test = {d: score(test_legs, d) for d in defaults}
 
     print(f"\nTop settings on {tuning.name} {tuning.split} ({len(tuning.queries)} queries), {METRIC}:")
     for value, setting in scored[: args.show]:
@@ -185,7 +203,7 @@ def add_tune_parser(subparsers, *, add_engine_arguments: Callable, add_model_arg
     p.add_argument("--bm25-weights", default=",".join(map(str, DEFAULT_BM25_WEIGHTS)), help="BM25 leg weights tried; the kNN leg gets 1 minus each")
     p.add_argument("--depths", default=",".join(map(str, DEFAULT_DEPTHS)), help=f"candidate depths tried (default {','.join(map(str, DEFAULT_DEPTHS))})")
     p.add_argument("--fields", action="append", default=None, help="BM25 field setting tried (repeatable, e.g. --fields content --fields 'title^2,text'); default content")
-    p.add_argument("--tie-breaker", type=float, default=None, help="tie breaker of multi-field settings (default 0)")
+    p.add_argument("--tie-breaker", default=None, help="tie breakers tried with each multi-field setting, comma-separated (default 0)")
     p.add_argument("--analyzer", default=None, help="the analysis the index must have")
     p.add_argument("--max-queries", type=int, default=None, help="tune on a seeded sample of this many judged queries")
     p.add_argument("--seed", type=int, default=42)

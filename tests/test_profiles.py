@@ -156,15 +156,16 @@ def test_tune_chooses_on_the_tuning_split_and_scores_on_test(tmp_path, capsys, m
     out_file = tmp_path / "tuned.json"
     code = main([
         "tune", "--dataset", str(dataset), "--split", "dev", "--max-queries", "40", "--fusions", "rrf:20,linear:minmax",
-        "--bm25-weights", "0.3,0.7", "--depths", "50,100", "--fields", "content", "--fields", "title,text", "--tie-breaker", "0.5",
+        "--bm25-weights", "0.3,0.7", "--depths", "50,100", "--fields", "content", "--fields", "title,text", "--tie-breaker", "0,0.5",
         "--out", str(out_file), "--quiet",
     ])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "16 settings tried" in printed and "Chosen:" in printed and "never used for choosing" in printed
+    # 2 fusions x 2 weights x 2 depths x 3 field settings (content; title,text with each tie breaker)
+    assert "24 settings tried" in printed and "Chosen:" in printed and "never used for choosing" in printed
     profile = SearchProfile.load(out_file)
     tuned = profile.tuned
-    assert tuned["split"] == "dev" and tuned["queries"] == 40 and tuned["settings_tried"] == 16
+    assert tuned["split"] == "dev" and tuned["queries"] == 40 and tuned["settings_tried"] == 24
     assert tuned["test"]["split"] == "test" and tuned["test"]["queries"] == 323
     # The chosen setting is the best of the table on the tuning split.
     best = max(float(line.split()[0]) for line in printed.splitlines() if line.startswith("  0."))
