@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,7 +29,7 @@ from neural_search.serve.command import BackgroundServer, ensure_demo_index
 from neural_search.serve.service import Service, Target
 from neural_search.sources import read_jsonl
 
-from .conftest import DATASETS, FILMS, REPO
+from .conftest import FILMS, REPO
 from .hash_encoder import HashEncoder
 
 TITANIC = "<dbpedia:Titanic_(1997_film)>"
@@ -299,19 +300,14 @@ def test_no_cors_unless_configured(server, embedded, encoder):
     service.close()
 
 
-def test_judged_queries_labels_and_ndcg(tmp_path_factory, encoder):
+def test_judged_queries_labels_and_ndcg(serve_adi, encoder):
     """ADI: a judged query's hits carry their qrels labels, and nDCG@10 is ir-measures' for that ranking."""
     from neural_search.evaluation import evaluate_run, load_collection
     from neural_search.serve.service import Judgments
 
     import ir_measures
 
-    adi = DATASETS / "adi"
-    if not (adi / "corpus.jsonl").exists():
-        pytest.skip(f"ADI is not at {adi}")
-    path = tmp_path_factory.mktemp("serve-adi")
-    store = open_store("embedded", path=str(path))
-    build(store, encoder, "serve-adi", tmp_path_factory.mktemp("serve-adi-state"), source=adi / "corpus.jsonl")
+    path, adi = serve_adi
     collection = load_collection(adi, "test")
     service = Service(targets=[Target("embedded", "serve-adi")], open_store=lambda e: open_store("embedded", path=str(path)), encoder=encoder, judgments=Judgments.load(adi, "test"))
     with SearchClient(store=open_store("embedded", path=str(path)), index="serve-adi", encoder=encoder) as client:
@@ -372,6 +368,59 @@ def test_cli_serves_the_demo_and_stops_on_ctrl_c(tmp_path, encoder):
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """The worker processes uvicorn's supervisor spawned under `parent` (not its resource tracker)."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            workers.append(int(entry.name))
+    return workers
+
+
+def test_cli_workers_share_the_port_and_stop_together(tmp_path, encoder):
+    """`serve --workers 2`: two processes answer on the one port with the library's results, and
+    Ctrl-C to the parent stops them both."""
+    data = tmp_path / "embedded"
+    ensure_demo_index(open_store("embedded", path=str(data)), encoder, state_dir=tmp_path / "state", say=lambda _: None)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEURAL_SEARCH_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "neural_search.cli", "serve", "--demo", "--workers", "2", "--port", "0", "--data-dir", str(data)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        line = process.stdout.readline()
+        assert "2 worker processes" in line, line + process.stderr.read()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        with SearchClient(store=open_store("embedded", path=str(data)), index="demo-films") as client:
+            expected = client.search("a shark terrorizes a beach town", mode="bm25", k=3).ids
+        deadline = time.monotonic() + 120
+        answered = 0
+        while time.monotonic() < deadline and answered < 20:
+            try:
+                # A new connection each time: the kernel hands connections, not requests, to the workers.
+                body = requests.get(url + "/search", params={"q": "a shark terrorizes a beach town", "mode": "bm25", "k": 3}, timeout=60).json()
+            except requests.ConnectionError:
+                time.sleep(0.2)  # the workers are still starting
+                continue
+            assert [h["id"] for h in body["hits"]] == expected
+            answered += 1
+        assert answered == 20
+        workers = _spawned_workers(process.pid)
+        assert len(workers) == 2
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "stopped" in out
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]
 
 
 def test_cli_refuses_a_missing_api_key_variable(tmp_path):

@@ -111,14 +111,13 @@ class BackgroundServer:
         self._sock.close()
 
 
-def cmd_serve(args: argparse.Namespace, open_store: OpenStore) -> int:
-    import uvicorn
+# A worker process of `serve --workers N` rebuilds its app from the parent's command line.
+WORKER_ARGV = "NEURAL_SEARCH_SERVE_ARGV"
 
-    from ..encoding import Encoder
-    from ..embedding_cache import EmbeddingCache
+
+def _checked(args: argparse.Namespace) -> tuple[list[str], list[str], str | None]:
+    """The engines and indexes to serve and the API key, or a ConfigurationError naming the fix."""
     from ..registry import SERVER_ENGINES
-    from .app import create_app
-    from .service import Judgments, Service, Target
 
     if args.demo:
         if args.engines or args.index:
@@ -134,35 +133,95 @@ def cmd_serve(args: argparse.Namespace, open_store: OpenStore) -> int:
         raise ConfigurationError(f"--report {args.report}: there is no report.md there; give the folder `neural-search compare --out` wrote")
     if args.candidates < 1 or args.candidates > 10000:
         raise ConfigurationError(f"--candidates must be in 1..10000, got {args.candidates}")
-    api_key = _api_key(args.http_api_key_env)
-    if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"neural-search serve: warning: listening on {args.host} without an API key: anyone who reaches it can search; "
-              "consider --http-api-key-env VAR", file=sys.stderr)
+    if not 1 <= args.workers <= 64:
+        raise ConfigurationError(f"--workers must be in 1..64 (processes answering on the one port), got {args.workers}")
+    return engines, indexes, _api_key(args.http_api_key_env)
+
+
+def _service(args: argparse.Namespace, open_store: OpenStore, engines: list[str], indexes: list[str]):
+    from ..encoding import Encoder
+    from ..embedding_cache import EmbeddingCache
+    from .service import Judgments, Service, Target
+
     encoder = Encoder(model=args.model, device=args.device, cache=EmbeddingCache(args.cache) if args.cache else None)
     if args.demo:
         ensure_demo_index(open_store(args, "embedded"), encoder, state_dir=args.state_dir)
     judgments = Judgments.load(args.dataset, args.split) if args.dataset else None
-    service = Service(
+    return Service(
         targets=[Target(engine, index) for engine in engines for index in indexes], open_store=lambda engine: open_store(args, engine),
         encoder=encoder, candidates=args.candidates, judgments=judgments, report_dir=Path(args.report) if args.report else None,
         torch_threads=args.torch_threads or None, profiles=[SearchProfile.load(path) for path in args.profile],
     )
+
+
+def _uvicorn_options(args: argparse.Namespace) -> dict:
+    return {"log_level": "info" if args.verbose or args.access_log else "warning", "access_log": args.access_log, "timeout_graceful_shutdown": 5}
+
+
+def worker_app():
+    """The app of one `serve --workers N` process (uvicorn's factory, called in each spawned
+    worker): the parent's command line, parsed again, so each worker has its own model, clients
+    and event loop."""
+    import json
+
+    from ..cli import build_parser
+    from .app import create_app
+
+    argv = os.environ.get(WORKER_ARGV)
+    if not argv:
+        raise ConfigurationError(f"{WORKER_ARGV} is not set: this factory is for the worker processes of `neural-search serve --workers N`")
+    args = build_parser().parse_args(json.loads(argv))
+    engines, indexes, api_key = _checked(args)
+    service = _service(args, args.open_store, engines, indexes)
+    return create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
+
+
+def cmd_serve(args: argparse.Namespace, open_store: OpenStore) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    engines, indexes, api_key = _checked(args)
+    if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"neural-search serve: warning: listening on {args.host} without an API key: anyone who reaches it can search; "
+              "consider --http-api-key-env VAR", file=sys.stderr)
+    # Built here for every worker count: it opens each engine (a wrong setting fails before the
+    # port is taken) and builds the demo index once, before any worker would race to.
+    service = _service(args, open_store, engines, indexes)
     sock = listening_socket(args.host, args.port)
     try:
-        app = create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         served = ", ".join(t.key for t in service.targets)
-        print(f"neural-search serve: http://{shown}:{port}/ ({served}); API docs at /docs; Ctrl-C stops", flush=True)
-        config = uvicorn.Config(app, log_level="info" if args.verbose or args.access_log else "warning", access_log=args.access_log, timeout_graceful_shutdown=5)
+        workers = f"; {args.workers} worker processes" if args.workers > 1 else ""
+        print(f"neural-search serve: http://{shown}:{port}/ ({served}){workers}; API docs at /docs; Ctrl-C stops", flush=True)
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            if args.workers == 1:
+                app = create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
+                uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(args))).run(sockets=[sock])
+            else:
+                _run_workers(args, sock)
         except KeyboardInterrupt:  # uvicorn has shut down cleanly, then re-raised the Ctrl-C it caught
-            print("neural-search serve: stopped", flush=True)
+            pass
+        print("neural-search serve: stopped", flush=True)
     finally:
         sock.close()
         service.close()
     return 0
+
+
+def _run_workers(args: argparse.Namespace, sock: socket.socket) -> None:
+    """uvicorn's own supervisor: N spawned processes accept on the one listening socket (the
+    kernel spreads connections), each restarted if it dies; Ctrl-C stops them all. Each process
+    has its own GIL, which one process serving many clients queues on (benchmarks/README.md)."""
+    import json
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[WORKER_ARGV] = json.dumps(args.argv)
+    config = uvicorn.Config("neural_search.serve.command:worker_app", factory=True, workers=args.workers, **_uvicorn_options(args))
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def add_serve_parser(
@@ -187,6 +246,10 @@ def add_serve_parser(
     p.add_argument("--access-log", action="store_true", help="log every request (method, path, status; never headers)")
     p.add_argument("--candidates", type=int, default=100, help="depth each leg retrieves (pagination goes this deep)")
     p.add_argument(
+        "--workers", type=int, default=1,
+        help="processes answering on the port (default 1); each loads its own model and clients, so several use several cores",
+    )
+    p.add_argument(
         "--profile", action="append", default=[], metavar="FILE",
         help="a search profile from `neural-search tune` (repeatable); searches name it with profile=NAME",
     )
@@ -199,5 +262,5 @@ def add_serve_parser(
     p.add_argument("--cache", default=None, help="embedding cache file (default ~/.cache/neural-search/embeddings.sqlite)")
     p.add_argument("--state-dir", type=Path, default=state_dir, help="checkpoints of the --demo index build")
     add_engine_arguments(p)
-    p.set_defaults(func=lambda args: cmd_serve(args, open_store))
+    p.set_defaults(func=lambda args: cmd_serve(args, open_store), open_store=open_store)
     return p
