@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from neural_search.engines.embedded import EmbeddedStore
-from neural_search.indexing import Indexer, RetryPolicy, _progress
+from neural_search.indexing import Indexer, _progress
 from neural_search.sources import read_source
 
 from .conftest import REPO
+from .crashing import FAST_RETRY, Crash, DyingEmbeddedStore
 from .hash_encoder import HashEncoder
 from .synthetic_dbpedia import NORDLYS, write_dump
 
@@ -106,25 +107,13 @@ def test_progress_follows_the_compressed_bytes(dump):
 
 
 def test_a_crashed_run_over_the_dump_resumes_exactly_once(dump, tmp_path):
-    class Crash(BaseException):
-        pass
-
-    calls = {"n": 0}
-
-    class Dying(EmbeddedStore):
-        def write(self, physical, docs):
-            calls["n"] += 1
-            if calls["n"] == 9:
-                raise Crash()
-            return super().write(physical, docs)
-
     def run(store):
         indexer = Indexer(store, HashEncoder(), state_dir=tmp_path / "state", batch_size=64, max_chunk_docs=32, parallel_bulk=3,
-                          min_tokens=21, progress=False, retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.01, budget_seconds=0.1))
+                          min_tokens=21, progress=False, retry=FAST_RETRY)
         return indexer.run(islice(read_source(dump.path), 3000), name="dbpedia", source={"dump": str(dump.path), "limit": 3000})
 
     with pytest.raises(Crash):
-        run(Dying(path=tmp_path / "engine"))
+        run(DyingEmbeddedStore(path=tmp_path / "engine", die_at=9))
     summary = run(EmbeddedStore(path=tmp_path / "engine"))
     assert summary.resumed_from > 0
     assert summary.read == 3000 == summary.indexed + summary.skipped + summary.failed

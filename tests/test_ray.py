@@ -15,10 +15,11 @@ import pytest
 from neural_search.documents import SourceRecord
 from neural_search.errors import ConfigurationError
 from neural_search.engines.embedded import EmbeddedStore
-from neural_search.indexing import Indexer, RetryPolicy
+from neural_search.indexing import Indexer
 from neural_search.sources import read_jsonl
 
 from .conftest import FILMS
+from .crashing import FAST_RETRY, Crash, DyingEmbeddedStore
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +81,6 @@ def torch_float16():
 ray = pytest.importorskip("ray", reason="the Ray backend is the optional extra neural-search[ray]")
 
 
-class Crash(BaseException):
-    pass
-
-
 @pytest.fixture(scope="module")
 def ray_encoder(tmp_path_factory):
     from neural_search.embedding_cache import EmbeddingCache
@@ -100,22 +97,13 @@ def test_a_ray_run_killed_part_way_resumes_and_writes_every_document_once(ray_en
     records = [SourceRecord(i, f"films:{i}", d) for i, d in enumerate(film_docs, start=1)]
     records.insert(9, SourceRecord(10, "films:bad", error="malformed JSON", raw="{"))
     records = [SourceRecord(n, r.location, r.document, r.error, r.raw) for n, r in enumerate(records, start=1)]
-    calls = {"n": 0}
-
-    class Dying(EmbeddedStore):
-        def write(self, physical, docs):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise Crash()
-            return super().write(physical, docs)
 
     def run(store):
         return Indexer(store, ray_encoder, state_dir=tmp_path / "state", batch_size=4, max_chunk_docs=4, parallel_bulk=2, progress=False,
-                       retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.01, budget_seconds=0.1)).run(
-            records, name="films", source={"films": 20})
+                       retry=FAST_RETRY).run(records, name="films", source={"films": 20})
 
     with pytest.raises(Crash):
-        run(Dying(path=tmp_path / "engine"))
+        run(DyingEmbeddedStore(path=tmp_path / "engine", die_at=3))
     encoded_before = ray_encoder.stats["encoded"]
     assert encoded_before > 0
     summary = run(EmbeddedStore(path=tmp_path / "engine"))
