@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -28,6 +27,7 @@ from ..lucene_bm25 import LuceneBM25
 from ..documents import metadata_json
 from ..errors import CapabilityError, ConfigurationError, IndexNotFound
 from ..fusion import FusionSpec
+from .embedded_files import STREAM_ROWS, load_vectors, remove_older, replace_atomically, stream_vectors
 from .base import DEFAULT_FIELDS, FilterClause, IndexedDoc, IndexLayout, IndexOptions, RawHit, TextFields, WriteResult, matches
 from .vector_index import VectorIndexOptions, ann_depth, effective
 
@@ -42,8 +42,6 @@ def default_home() -> Path:
     return Path(base) / "embedded"
 
 
-_VECTOR_FILE = re.compile(r"^(vectors|rows|hnsw)\.(\d+)\.(f32|npz|faiss)$")
-_STREAM_ROWS = 8192
 _GRAPH_CHUNK = 65536
 # SQLite's default cap on bound parameters is 32766 (999 before 3.32): stay well under both.
 _IN_BATCH = 900
@@ -61,19 +59,6 @@ def _faiss():
 def _check_vector(options: IndexOptions) -> None:
     if effective(options.vector, "embedded").graph:
         _faiss()  # refuse at once, not at the first search after hours of indexing
-
-
-def _replace_atomically(final: Path, write, before=None) -> None:
-    """`write(path)` into a name of this process and thread, then (after `before()`) renamed over
-    `final`: a reader (another thread or process) sees the whole file or none."""
-    tmp = final.with_name(f"{final.name}.tmp.{os.getpid()}.{threading.get_ident()}")
-    try:
-        write(tmp)
-        if before is not None:
-            before()
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class _Snapshot:
@@ -111,7 +96,7 @@ class _Snapshot:
         gone) reads as `default`: its new version belongs to the next generation."""
         out = [default] * len(self)
         cursor = self.connect().execute(f"SELECT seq, {columns} FROM docs WHERE seq <= ? ORDER BY seq", (self.generation,))
-        while batch := cursor.fetchmany(_STREAM_ROWS):
+        while batch := cursor.fetchmany(STREAM_ROWS):
             seqs = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
             at = np.searchsorted(self.seqs, seqs)
             for row, position, seq in zip(batch, at, seqs):
@@ -208,7 +193,7 @@ class _Snapshot:
         for start in range(0, len(self), _GRAPH_CHUNK):
             chunk = np.asarray(self.matrix[start : start + _GRAPH_CHUNK], dtype=np.float32)
             index.add(np.ascontiguousarray(chunk / self.norms[start : start + _GRAPH_CHUNK, None]))
-        _replace_atomically(path, lambda tmp: faiss.write_index(index, str(tmp)))
+        replace_atomically(path, lambda tmp: faiss.write_index(index, str(tmp)))
         return index
 
     def hnsw_rows(self, query: np.ndarray, k: int, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray] | None:
@@ -462,64 +447,16 @@ class EmbeddedStore:
         try:
             generation = int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()[0])
             vectors, rows = directory / f"vectors.{generation}.f32", directory / f"rows.{generation}.npz"
-            if self._load_vectors(vectors, rows, dimension) is None:
-                self._stream_vectors(connection, generation, vectors, rows, dimension)
-            loaded = self._load_vectors(vectors, rows, dimension)
+            if load_vectors(vectors, rows, dimension) is None:
+                stream_vectors(connection, generation, vectors, rows, dimension)
+            loaded = load_vectors(vectors, rows, dimension)
         finally:
             if began:
                 connection.rollback()
         if loaded is None:
             raise ConfigurationError(f"the vectors of {physical!r} written to {vectors} do not read back")
-        self._remove_older(directory, generation)
+        remove_older(directory, generation)
         return (generation, *loaded)
-
-    @staticmethod
-    def _load_vectors(vectors: Path, rows: Path, dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        try:
-            with np.load(rows) as saved:
-                seqs, norms = saved["seqs"], saved["norms"]
-            size = vectors.stat().st_size
-        except (KeyError, ValueError, OSError):
-            return None
-        if size != seqs.shape[0] * dimension * 4 or norms.shape != seqs.shape:
-            return None
-        if seqs.shape[0] == 0:
-            return seqs, norms, np.zeros((0, dimension), dtype=np.float32)
-        return seqs, norms, np.memmap(vectors, dtype=np.float32, mode="r", shape=(seqs.shape[0], dimension))
-
-    @staticmethod
-    def _stream_vectors(connection: sqlite3.Connection, generation: int, vectors: Path, rows: Path, dimension: int) -> None:
-        # Chunks of rows, never the whole table: a million 384-d vectors are 1.5 GB of blobs.
-        seqs, norms = [], []
-
-        def write_vectors(tmp: Path) -> None:
-            with open(tmp, "wb") as out:
-                cursor = connection.execute("SELECT seq, vector FROM docs WHERE seq <= ? ORDER BY seq", (generation,))
-                while batch := cursor.fetchmany(_STREAM_ROWS):
-                    block = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), dimension)
-                    out.write(block.tobytes())
-                    seqs.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
-                    norm = np.linalg.norm(block, axis=1)
-                    norm[norm == 0] = 1.0  # a zero vector scores cos 0 against everything, not NaN
-                    norms.append(norm.astype(np.float32))
-
-        def write_rows(tmp: Path) -> None:
-            with open(tmp, "wb") as out:
-                np.savez(out, seqs=np.concatenate([np.zeros(0, dtype=np.int64), *seqs]),
-                         norms=np.concatenate([np.zeros(0, dtype=np.float32), *norms]))
-
-        # The vectors are streamed before the rows can be saved, but renamed last: a reader takes
-        # the vectors file as the sign that both are complete.
-        _replace_atomically(vectors, write_vectors, before=lambda: _replace_atomically(rows, write_rows))
-
-    @staticmethod
-    def _remove_older(directory: Path, generation: int) -> None:
-        """Files of older generations; a snapshot still searching one keeps its mapping (Linux
-        frees a file's blocks when the last mapping goes). Newer ones are another process's."""
-        for path in directory.iterdir():
-            found = _VECTOR_FILE.match(path.name)
-            if found and int(found.group(2)) < generation:
-                path.unlink(missing_ok=True)
 
     def count(self, physical: str) -> int:
         return int(self._db(physical).execute("SELECT COUNT(*) FROM docs").fetchone()[0])
