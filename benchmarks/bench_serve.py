@@ -125,14 +125,14 @@ class Server:
             except OSError:  # a worker still starting
                 time.sleep(0.2)
                 continue
-            ready = ready + 1 if body["model"]["state"] == "ready" else 0
+            state = body["model"]["state"]
+            if state == "failed":
+                raise SystemExit(f"serve could not load the model: {body['model']}")
+            ready = ready + 1 if state == "ready" else 0
             if ready >= 8 * self.workers:
                 return
-            if body["model"]["state"] == "ready":
-                continue
-            if body["model"]["state"] == "failed":
-                raise SystemExit(f"serve could not load the model: {body['model']}")
-            time.sleep(0.2)
+            if state != "ready":
+                time.sleep(0.2)
         raise SystemExit("serve's model did not load in time")
 
     def stop(self) -> None:

@@ -154,6 +154,12 @@ def _service(args: argparse.Namespace, open_store: OpenStore, engines: list[str]
     )
 
 
+def _app(args: argparse.Namespace, service, api_key: str | None):
+    from .app import create_app
+
+    return create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
+
+
 def _uvicorn_options(args: argparse.Namespace) -> dict:
     return {"log_level": "info" if args.verbose or args.access_log else "warning", "access_log": args.access_log, "timeout_graceful_shutdown": 5}
 
@@ -165,21 +171,17 @@ def worker_app():
     import json
 
     from ..cli import build_parser
-    from .app import create_app
 
     argv = os.environ.get(WORKER_ARGV)
     if not argv:
         raise ConfigurationError(f"{WORKER_ARGV} is not set: this factory is for the worker processes of `neural-search serve --workers N`")
     args = build_parser().parse_args(json.loads(argv))
     engines, indexes, api_key = _checked(args)
-    service = _service(args, args.open_store, engines, indexes)
-    return create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
+    return _app(args, _service(args, args.open_store, engines, indexes), api_key)
 
 
 def cmd_serve(args: argparse.Namespace, open_store: OpenStore) -> int:
     import uvicorn
-
-    from .app import create_app
 
     engines, indexes, api_key = _checked(args)
     if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -197,8 +199,7 @@ def cmd_serve(args: argparse.Namespace, open_store: OpenStore) -> int:
         print(f"neural-search serve: http://{shown}:{port}/ ({served}){workers}; API docs at /docs; Ctrl-C stops", flush=True)
         try:
             if args.workers == 1:
-                app = create_app(service, api_key=api_key, cors_origins=tuple(args.cors_origin), warm_up=True)
-                uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(args))).run(sockets=[sock])
+                uvicorn.Server(uvicorn.Config(_app(args, service, api_key), **_uvicorn_options(args))).run(sockets=[sock])
             else:
                 _run_workers(args, sock)
         except KeyboardInterrupt:  # uvicorn has shut down cleanly, then re-raised the Ctrl-C it caught
