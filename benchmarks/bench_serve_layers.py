@@ -36,20 +36,19 @@ from neural_search.serve.app import JSONResponse, create_app  # noqa: E402
 from neural_search.serve.service import SearchRequest, Service, Target  # noqa: E402
 
 
-def plain_apps(service: Service):
+def plain_app(service: Service, *, pooled: bool):
+    """`POST /search` behind a plain Starlette route; pooled: the search runs on the thread pool."""
     import orjson
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.routing import Route
 
-    async def inline(request):
-        return JSONResponse(service.search(SearchRequest(**orjson.loads(await request.body()))))
+    async def search(request):
+        search_request = SearchRequest(**orjson.loads(await request.body()))
+        body = await run_in_threadpool(service.search, search_request) if pooled else service.search(search_request)
+        return JSONResponse(body)
 
-    async def pooled(request):
-        return JSONResponse(await run_in_threadpool(service.search, SearchRequest(**orjson.loads(await request.body()))))
-
-    return (Starlette(routes=[Route("/search", inline, methods=["POST"])]),
-            Starlette(routes=[Route("/search", pooled, methods=["POST"])]))
+    return Starlette(routes=[Route("/search", search, methods=["POST"])])
 
 
 async def post(app, body: bytes) -> None:
@@ -71,16 +70,13 @@ async def post(app, body: bytes) -> None:
         raise SystemExit(f"POST /search answered {sent[0]['status']}: {sent[1:]}")
 
 
-async def measure(service: Service, mode: str, requests: int) -> dict[str, float]:
-    fastapi = create_app(service)
-    starlette, pooled = plain_apps(service)
+async def measure(service: Service, apps: dict, mode: str, requests: int) -> dict[str, float]:
     bodies = [json.dumps({"q": q, "engine": "embedded", "index": B.INDEX, "mode": mode, "k": 10}).encode() for q in B.QUERIES]
 
     async def direct(body: bytes) -> None:
         service.search(SearchRequest(**json.loads(body)))
 
-    rows = {"service": direct, "fastapi": lambda b: post(fastapi, b), "starlette": lambda b: post(starlette, b),
-            "starlette+pool": lambda b: post(pooled, b)}
+    rows = {"service": direct, **{name: (lambda b, app=app: post(app, b)) for name, app in apps.items()}}
     for run in rows.values():  # warm-up: every query once each way
         for body in bodies:
             await run(body)
@@ -101,12 +97,14 @@ def main() -> int:
     args = p.parse_args()
     encoder = Encoder(cache=EmbeddingCache())
     data_dir = C.STATE_DIR / "serve-embedded"
-    B.prepare("embedded", C.open_bench_store("embedded", data_dir), encoder, C.STATE_DIR / "serve-state")
-    service = Service(targets=[Target("embedded", B.INDEX)], open_store=lambda engine: C.open_bench_store(engine, data_dir), encoder=encoder)
+    store = C.open_bench_store("embedded", data_dir)
+    B.prepare("embedded", store, encoder, C.STATE_DIR / "serve-state")
+    service = Service(targets=[Target("embedded", B.INDEX)], open_store=lambda engine: store, encoder=encoder)  # the index read once
+    apps = {"fastapi": create_app(service), "starlette": plain_app(service, pooled=False), "starlette+pool": plain_app(service, pooled=True)}
     results = {}
     try:
         for mode in [m for m in args.modes.split(",") if m]:
-            results[mode] = asyncio.run(measure(service, mode, args.requests))
+            results[mode] = asyncio.run(measure(service, apps, mode, args.requests))
     finally:
         service.close()
     print(f"medians of {args.requests} calls (ms), embedded, ASGI called directly")
